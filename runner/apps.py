@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class RunnerConfig(AppConfig):
+    name = "runner"
+    verbose_name = "hookrunner"
+
+    def ready(self) -> None:
+        from runner import checks  # noqa: F401  registers the system checks

@@ -1,0 +1,174 @@
+"""GitHub's side of a delivery: signatures and event parsing. Pure functions, no ORM."""
+
+import hashlib
+import hmac
+import json
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+SIGNATURE_PREFIX = "sha256="
+ACTED_ON_EVENTS = frozenset({"push", "pull_request"})
+MAX_DELIVERY_ID_LENGTH = 100
+TYPE_NAMES = {str: "string", int: "number", bool: "boolean"}
+
+
+class BadDelivery(ValueError):
+    """A delivery that cannot be used; the message is the one-line reason sent back."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """What hookrunner needs of one delivery, read once from headers and payload."""
+
+    delivery_id: str
+    name: str
+    payload: dict[str, Any] = field(repr=False)
+    hook_id: str = ""
+    action: str = ""
+    repository: str = ""
+    sender: str = ""
+    ref: str = ""
+    sha: str = ""
+    deleted: bool = False
+    pr_number: int | None = None
+    head_ref: str = ""
+    base_ref: str = ""
+    head_repository: str = ""
+
+    @property
+    def is_ping(self) -> bool:
+        return self.name == "ping"
+
+    @property
+    def is_acted_on(self) -> bool:
+        return self.name in ACTED_ON_EVENTS
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The X-Hub-Signature-256 value GitHub sends for `body`."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def signature_problem(secrets: Iterable[str], body: bytes, header: str | None) -> str | None:
+    """Why `header` does not prove `body` came from a holder of one of `secrets`, or None."""
+    if not header:
+        return "missing X-Hub-Signature-256 header (sha1 X-Hub-Signature alone is not accepted)"
+    digest = header.removeprefix(SIGNATURE_PREFIX)
+    if digest == header or len(digest) != 64 or not set(digest) <= set(string.hexdigits):
+        return "malformed X-Hub-Signature-256 header (expected sha256= and 64 hex digits)"
+    candidates = [sign(secret, body) for secret in secrets if secret]
+    # Compare against every candidate so timing does not reveal which secret was close.
+    matches = [hmac.compare_digest(candidate, header.lower()) for candidate in candidates]
+    if any(matches):
+        return None
+    return "X-Hub-Signature-256 does not match the body signed with the configured secret"
+
+
+def decode_payload(content_type: str, body: bytes) -> dict[str, Any]:
+    """The JSON object of a delivery, from a JSON or a form-encoded body."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded":
+        text = _decode_text(body)
+        fields = parse_qs(text, keep_blank_values=True)
+        if "payload" not in fields:
+            raise BadDelivery("form-encoded body has no payload field")
+        text = fields["payload"][0]
+    elif media_type in ("application/json", ""):
+        text = _decode_text(body)
+    else:
+        raise BadDelivery(f"unsupported content type {media_type!r} (use application/json)")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadDelivery(f"body is not valid JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise BadDelivery(f"payload is a JSON {type(payload).__name__}, not an object")
+    return payload
+
+
+def _decode_text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadDelivery(f"body is not UTF-8: {error.reason} at byte {error.start}") from None
+
+
+def parse_event(headers: Mapping[str, str], body: bytes) -> Event:
+    """Read an authenticated delivery into an Event; BadDelivery says what is missing."""
+    name = headers.get("X-GitHub-Event", "").strip()
+    delivery_id = headers.get("X-GitHub-Delivery", "").strip()
+    if not name:
+        raise BadDelivery("missing X-GitHub-Event header")
+    if not delivery_id:
+        raise BadDelivery("missing X-GitHub-Delivery header")
+    if len(delivery_id) > MAX_DELIVERY_ID_LENGTH or not delivery_id.isprintable():
+        raise BadDelivery("X-GitHub-Delivery is not a delivery id")
+    payload = decode_payload(headers.get("Content-Type", ""), body)
+    common = {
+        "delivery_id": delivery_id,
+        "name": name,
+        "payload": payload,
+        "hook_id": headers.get("X-GitHub-Hook-ID", ""),
+        "action": _optional(payload, str, "action"),
+        "repository": _optional(payload, str, "repository", "full_name"),
+        "sender": _optional(payload, str, "sender", "login"),
+    }
+    reader = EVENT_READERS.get(name)
+    return Event(**common, **(reader(payload) if reader else {}))
+
+
+def _read_push(payload: dict[str, Any]) -> dict[str, Any]:
+    _required(payload, str, "push", "repository", "full_name")
+    return {
+        "ref": _required(payload, str, "push", "ref"),
+        "sha": _required(payload, str, "push", "after"),
+        "deleted": _optional(payload, bool, "deleted") or False,
+    }
+
+
+def _read_pull_request(payload: dict[str, Any]) -> dict[str, Any]:
+    _required(payload, str, "pull_request", "repository", "full_name")
+    _required(payload, str, "pull_request", "action")
+    head_ref = _required(payload, str, "pull_request", "pull_request", "head", "ref")
+    return {
+        "pr_number": _required(payload, int, "pull_request", "number"),
+        "sha": _required(payload, str, "pull_request", "pull_request", "head", "sha"),
+        "ref": f"refs/pull/{payload['number']}/merge",
+        "head_ref": head_ref,
+        "base_ref": _required(payload, str, "pull_request", "pull_request", "base", "ref"),
+        # A fork that was deleted leaves head.repo null: treat it as a foreign repository.
+        "head_repository": _optional(payload, str, "pull_request", "head", "repo", "full_name"),
+    }
+
+
+EVENT_READERS = {"push": _read_push, "pull_request": _read_pull_request}
+
+
+def _dig(payload: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = payload
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _required(payload: dict[str, Any], kind: type, event: str, *path: str) -> Any:
+    value = _dig(payload, path)
+    # bool is an int to Python; a number field holding true is still wrong.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        dotted = ".".join(path)
+        problem = "is missing" if value is None else f"is not a {TYPE_NAMES[kind]}"
+        raise BadDelivery(f"{event} payload field {dotted} {problem}")
+    return value
+
+
+def _optional(payload: dict[str, Any], kind: type, *path: str) -> Any:
+    value = _dig(payload, path)
+    if isinstance(value, kind):
+        return value
+    return kind()

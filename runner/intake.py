@@ -1,0 +1,148 @@
+"""What happens to an authenticated delivery: stored first, deduplicated, then processed."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError
+from django.db.models import F
+from django.utils import timezone
+
+from runner.db import write_transaction
+from runner.github import Event
+from runner.models import Delivery
+
+logger = logging.getLogger(__name__)
+Status = Delivery.Status
+
+# A delivery still marked received this long after it arrived was cut off mid-processing
+# (its process died), so a redelivery may process it again.
+ABANDONED_AFTER = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The receiver's reply to a delivery it authenticated and parsed."""
+
+    delivery_id: str
+    status: str
+    detail: str
+    http_status: int
+    runs: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "delivery": self.delivery_id,
+            "status": self.status,
+            "runs": self.runs,
+            "detail": self.detail,
+        }
+
+
+def receive(event: Event) -> Answer:
+    try:
+        delivery = _store(event)
+    except IntegrityError:
+        return _receive_again(event)
+    return _process(delivery, event)
+
+
+def _store(event: Event) -> Delivery:
+    # Its own committed transaction: whatever happens next, the delivery is on record.
+    with write_transaction():
+        return Delivery.objects.create(
+            delivery_id=event.delivery_id,
+            event=event.name,
+            action=event.action[:64],
+            hook_id=event.hook_id[:32],
+            repository=event.repository[:200],
+            sender=event.sender[:100],
+            ref=event.ref[:255],
+            payload=event.payload,
+        )
+
+
+def _receive_again(event: Event) -> Answer:
+    original = Delivery.objects.originals().get(delivery_id=event.delivery_id)
+    if _claim_retry(original):
+        return _process(original, event)
+    detail = _repeat_detail(original)
+    with write_transaction():
+        Delivery.objects.create(
+            delivery_id=event.delivery_id,
+            event=event.name,
+            action=original.action,
+            hook_id=original.hook_id,
+            repository=original.repository,
+            sender=original.sender,
+            ref=original.ref,
+            payload={},
+            status=Status.DUPLICATE,
+            detail=detail,
+            original=original,
+        )
+    _log(event, Status.DUPLICATE, detail)
+    return Answer(event.delivery_id, Status.DUPLICATE, detail, _http_status(original))
+
+
+def _claim_retry(original: Delivery) -> bool:
+    """Take a failed or abandoned delivery for processing again; only one caller wins."""
+    abandoned = (
+        original.status == Status.RECEIVED
+        and original.received_at < timezone.now() - ABANDONED_AFTER
+    )
+    if original.status != Status.FAILED and not abandoned:
+        return False
+    with write_transaction():
+        claimed = Delivery.objects.filter(
+            pk=original.pk, status=original.status, attempts=original.attempts
+        ).update(status=Status.RECEIVED, attempts=F("attempts") + 1, detail="")
+    if claimed:
+        original.refresh_from_db(fields=["status", "attempts", "detail"])
+    return claimed == 1
+
+
+def _repeat_detail(original: Delivery) -> str:
+    if original.status == Status.RECEIVED:
+        return "delivery is already being processed"
+    return f"delivery was already {original.status}: {original.detail}"
+
+
+def _process(delivery: Delivery, event: Event) -> Answer:
+    try:
+        status, detail = _decide(event)
+        with write_transaction():
+            delivery.finish(status, detail)
+    except Exception as error:
+        logger.exception("processing failed delivery=%s", event.delivery_id)
+        detail = f"processing failed, redeliver once fixed: {type(error).__name__}: {error}"
+        with write_transaction():
+            delivery.finish(Status.FAILED, detail)
+    _log(event, delivery.status, delivery.detail)
+    return Answer(event.delivery_id, delivery.status, delivery.detail, _http_status(delivery))
+
+
+def _decide(event: Event) -> tuple[str, str]:
+    if event.is_ping:
+        return Status.ACCEPTED, f"pong: hook {event.hook_id or '?'} reached hookrunner"
+    if not event.is_acted_on:
+        return Status.IGNORED, f"hookrunner does not act on {event.name} events"
+    return Status.ACCEPTED, f"{event.name} accepted"
+
+
+def _http_status(delivery: Delivery) -> int:
+    if delivery.status == Status.FAILED:
+        return 500
+    return 200 if delivery.event == "ping" else 202
+
+
+def _log(event: Event, status: str, detail: str) -> None:
+    logger.info(
+        "delivery=%s event=%s repository=%s outcome=%s detail=%s",
+        event.delivery_id,
+        event.name,
+        event.repository or "-",
+        status,
+        detail,
+    )

@@ -1,0 +1,86 @@
+"""Start the embedded hookrunner: migrate, then run and supervise the receiver."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from runner.local_setup import ensure_secret_file, secret_from_environment
+
+STOP_GRACE_SECONDS = 20
+
+
+class Command(BaseCommand):
+    help = "Migrate, then serve the receiver with gunicorn until SIGTERM or Ctrl-C."
+    # Checks run in the migrate child, after the secrets below exist.
+    requires_system_checks = []
+
+    def handle(self, *args, **options) -> None:
+        webhook_secret = self._ensure_secrets()
+        self._manage("migrate", "--no-input", "--verbosity", "0")
+        self._manage("collectstatic", "--no-input", "--verbosity", "0")
+        self._print_banner(webhook_secret)
+        exit_code = self._supervise(self._start_children())
+        if exit_code:
+            raise CommandError(f"hookrunner stopped: a child process exited with {exit_code}")
+
+    def _ensure_secrets(self) -> str:
+        if not secret_from_environment("DJANGO_SECRET_KEY"):
+            ensure_secret_file(settings.DATA_DIR / "django-secret-key")
+        if secret_from_environment("WEBHOOK_SECRET"):
+            return settings.WEBHOOK_SECRET
+        return ensure_secret_file(settings.WEBHOOK_SECRET_FILE)
+
+    def _manage(self, *arguments: str) -> None:
+        result = subprocess.run([sys.executable, "-m", "django", *arguments], check=False)
+        if result.returncode:
+            raise CommandError(f"`manage.py {arguments[0]}` failed; see the messages above")
+
+    def _print_banner(self, webhook_secret: str) -> None:
+        host = os.environ.get("HOST", "127.0.0.1")
+        base = f"http://{host}:{os.environ.get('PORT', '8000')}"
+        self.stdout.write(
+            "\nhookrunner is starting\n"
+            f"  webhook URL     {base}/{settings.WEBHOOK_PATH}  (content type: application/json)\n"
+            f"  webhook secret  {webhook_secret}\n"
+            f"  pipelines       {settings.PIPELINES_FILE}\n"
+            f"  database        {settings.DATABASES['default']['NAME']}\n"
+            f"  admin           {base}/admin/  (create a login: "
+            f"{sys.executable} manage.py createsuperuser)\n"
+            f"  check it        {sys.executable} manage.py selftest --url {base}/"
+            f"{settings.WEBHOOK_PATH}\n"
+            "Stop with Ctrl-C.\n"
+        )
+        self.stdout.flush()
+
+    def _start_children(self) -> list[subprocess.Popen]:
+        config = settings.BASE_DIR / "deploy" / "gunicorn.conf.py"
+        return [subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(config)])]
+
+    def _supervise(self, children: list[subprocess.Popen]) -> int:
+        stopping = []
+
+        def stop(signum, frame) -> None:
+            stopping.append(signum)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in children:
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if stopping:
+            return 0
+        return next(child.returncode for child in children if child.returncode is not None)

@@ -1,0 +1,10 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import path
+
+from runner.views import receive_github
+
+urlpatterns = [
+    path(settings.WEBHOOK_PATH, receive_github, name="github-webhook"),
+    path("admin/", admin.site.urls),
+]

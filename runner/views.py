@@ -1,0 +1,72 @@
+"""The receiver: authenticate, parse, hand over to intake, answer in milliseconds."""
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from runner import github, intake
+from runner.rejections import record_rejection
+
+READ_CHUNK_BYTES = 64 * 1024
+
+
+class Rejection(Exception):
+    def __init__(self, http_status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.http_status = http_status
+        self.reason = reason
+
+
+@csrf_exempt
+def receive_github(request: HttpRequest) -> JsonResponse:
+    body = None
+    try:
+        if request.method != "POST":
+            raise Rejection(405, f"method {request.method} not allowed, GitHub sends POST")
+        body = read_capped_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
+        signature = request.headers.get("X-Hub-Signature-256")
+        if problem := github.signature_problem(webhook_secrets(), body, signature):
+            raise Rejection(403, problem)
+        event = github.parse_event(request.headers, body)
+    except github.BadDelivery as error:
+        return _reject(request, Rejection(400, str(error)), body)
+    except Rejection as rejection:
+        return _reject(request, rejection, body)
+    answer = intake.receive(event)
+    return JsonResponse(answer.as_json(), status=answer.http_status)
+
+
+def webhook_secrets() -> list[str]:
+    """Secrets a delivery's signature may be made with."""
+    return [settings.WEBHOOK_SECRET]
+
+
+def read_capped_body(request: HttpRequest, limit: int) -> bytes:
+    """The raw body, refused as soon as it is known to exceed `limit` bytes."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise Rejection(400, "Content-Length is not a number") from None
+    if declared > limit:
+        raise Rejection(413, f"body of {declared} bytes exceeds the {limit}-byte limit")
+    chunks, size = [], 0
+    while chunk := request.read(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            raise Rejection(413, f"body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject(request: HttpRequest, rejection: Rejection, body: bytes | None) -> JsonResponse:
+    record_rejection(request, rejection.http_status, rejection.reason, body)
+    payload = {
+        "delivery": request.headers.get("X-GitHub-Delivery", ""),
+        "status": "rejected",
+        "runs": [],
+        "detail": rejection.reason,
+    }
+    response = JsonResponse(payload, status=rejection.http_status)
+    if rejection.http_status == 405:
+        response["Allow"] = "POST"
+    return response
