@@ -25,7 +25,7 @@ run: $(BIN)/.installed
 	$(BIN)/python manage.py serve
 
 test: $(BIN)/.installed
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 SIGNATURE_PREFIX = "sha256="
 ACTED_ON_EVENTS = frozenset({"push", "pull_request"})
 MAX_DELIVERY_ID_LENGTH = 100
+MAX_EVENT_NAME_LENGTH = 64
 TYPE_NAMES = {str: "string", int: "number", bool: "boolean"}
 
 
@@ -82,12 +83,31 @@ def decode_payload(content_type: str, body: bytes) -> dict[str, Any]:
     else:
         raise BadDelivery(f"unsupported content type {media_type!r} (use application/json)")
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         raise BadDelivery(f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadDelivery("body is not valid JSON: nested too deeply") from None
     if not isinstance(payload, dict):
         raise BadDelivery(f"payload is a JSON {type(payload).__name__}, not an object")
+    if "\\u0000" in text:
+        # PostgreSQL cannot store NUL in JSON text; a commit message may hold one.
+        payload = _without_nul(payload)
     return payload
+
+
+def _refuse_constant(name: str) -> None:
+    raise BadDelivery(f"body is not valid JSON: {name} is not a JSON value")
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _decode_text(body: bytes) -> str:
@@ -107,6 +127,8 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> Event:
         raise BadDelivery("missing X-GitHub-Delivery header")
     if len(delivery_id) > MAX_DELIVERY_ID_LENGTH or not delivery_id.isprintable():
         raise BadDelivery("X-GitHub-Delivery is not a delivery id")
+    if len(name) > MAX_EVENT_NAME_LENGTH or not name.isprintable():
+        raise BadDelivery("X-GitHub-Event is not an event name")
     payload = decode_payload(headers.get("Content-Type", ""), body)
     common = {
         "delivery_id": delivery_id,

@@ -1,14 +1,7 @@
 import json
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-# Before Django reads its settings: tests never touch the local var/ folder or real secrets.
-os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="hookrunner-test-"))
-os.environ.setdefault("DJANGO_SECRET_KEY", "test-django-secret-key")
-os.environ.setdefault("WEBHOOK_SECRET", "test-webhook-secret")
 
 import pytest
 from django.conf import settings

@@ -194,3 +194,26 @@ def test_field_of_wrong_type_is_refused():
 def test_missing_github_headers_are_refused(headers, reason):
     with pytest.raises(BadDelivery, match=reason):
         parse_event(headers, b"{}")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"a": NaN}', "NaN is not a JSON value"),
+        (b'{"a": -Infinity}', "-Infinity is not a JSON value"),
+        (b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_json_that_python_would_stretch_to_accept_is_refused(body, reason):
+    with pytest.raises(BadDelivery, match=reason):
+        decode_payload("application/json", body)
+
+
+def test_nul_characters_are_replaced_so_any_database_can_store_the_payload():
+    payload = decode_payload("application/json", b'{"message\\u0000": ["fix\\u0000"]}')
+    assert payload == {"message\ufffd": ["fix\ufffd"]}
+
+
+def test_overlong_event_header_is_refused():
+    with pytest.raises(BadDelivery, match="X-GitHub-Event is not an event name"):
+        parse_event(github_headers("x" * 65), b"{}")
