@@ -1,5 +1,6 @@
 """Start the embedded hookrunner: migrate, then run and supervise the receiver."""
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -12,6 +13,13 @@ from django.core.management.base import BaseCommand, CommandError
 from runner.local_setup import ensure_secret_file, secret_from_environment
 
 STOP_GRACE_SECONDS = 20
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child: ask Linux for SIGTERM when serve dies, even by SIGKILL."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Command(BaseCommand):
@@ -59,7 +67,8 @@ class Command(BaseCommand):
 
     def _start_children(self) -> list[subprocess.Popen]:
         config = settings.BASE_DIR / "deploy" / "gunicorn.conf.py"
-        return [subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(config)])]
+        gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(config)]
+        return [subprocess.Popen(gunicorn, preexec_fn=die_with_parent)]
 
     def _supervise(self, children: list[subprocess.Popen]) -> int:
         stopping = []

@@ -1,0 +1,181 @@
+"""`manage.py serve` (what `make run` starts), as a real process with a real gunicorn."""
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SignedDelivery
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SERVER_ENV_NAMES = ("DATABASE_URL", "WEBHOOK_SECRET", "DJANGO_SECRET_KEY", "DATA_DIR")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data_dir: Path, **environment: str) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
+        env.update(DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(self.port), **environment)
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.banner = self._read_banner()
+        self.output: list[str] = []
+        # Drain the pipe so a chatty server never blocks on a full one.
+        self._drain = threading.Thread(target=self.output.extend, args=(self.process.stdout,))
+        self._drain.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/github/"
+
+    def _read_banner(self) -> str:
+        lines = []
+        for line in self.process.stdout:
+            lines.append(line)
+            if line.startswith("Stop with Ctrl-C."):
+                break
+        banner = "".join(lines)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return banner
+            except OSError:
+                time.sleep(0.1)
+        os.killpg(self.process.pid, signal.SIGKILL)
+        raise AssertionError(f"serve did not start listening:\n{banner}")
+
+    def secret(self) -> str:
+        return re.search(r"webhook secret\s+(\S+)", self.banner).group(1)
+
+    def post(self, delivery: SignedDelivery) -> int:
+        request = urllib.request.Request(self.url, delivery.body, delivery.headers(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._drain.join()
+
+    def stop(self, signum: int, whole_group: bool = False) -> int:
+        if whole_group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            self.kill()
+
+
+@pytest.fixture
+def server(tmp_path):
+    started = Server(tmp_path)
+    yield started
+    started.kill()
+
+
+def stored_deliveries(data_dir: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(data_dir / "hookrunner.sqlite3") as database:
+        return database.execute("SELECT event, status FROM runner_delivery").fetchall()
+
+
+def test_first_start_generates_a_private_secret_and_prints_how_to_use_it(server):
+    secret_file = server.data_dir / "webhook-secret"
+    assert secret_file.read_text().strip() == server.secret()
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert f"webhook URL     {server.url}" in server.banner
+    assert f"admin           http://127.0.0.1:{server.port}/admin/" in server.banner
+
+
+def test_served_receiver_accepts_deliveries_signed_with_the_printed_secret(server):
+    assert server.post(SignedDelivery.of_fixture("ping__default", secret=server.secret())) == 200
+    assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
+    assert server.post(SignedDelivery.of_fixture("push__branch", secret="wrong")) == 403
+    assert stored_deliveries(server.data_dir) == [("ping", "accepted"), ("push", "accepted")]
+
+
+def test_served_receiver_refuses_a_declared_oversized_body_without_waiting_for_it(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /hooks/github/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 26214401\r\n\r\n"
+        )
+        status_line = connection.makefile("rb").readline()
+    assert status_line.split()[1] == b"413"
+
+
+def test_sigterm_stops_everything_cleanly(server):
+    assert server.stop(signal.SIGTERM) == 0
+    output = "".join(server.output)
+    assert "Shutting down: Master" in output
+    assert "Traceback" not in output
+
+
+def test_ctrl_c_stops_everything_cleanly_and_a_given_secret_is_used(tmp_path):
+    server = Server(tmp_path, WEBHOOK_SECRET="from-the-environment")
+    assert server.secret() == "from-the-environment"
+    assert not (tmp_path / "webhook-secret").exists()
+    assert (
+        server.post(SignedDelivery.of_fixture("ping__default", secret="from-the-environment"))
+        == 200
+    )
+    # A terminal delivers Ctrl-C to every process of the foreground group.
+    assert server.stop(signal.SIGINT, whole_group=True) == 0
+
+
+def test_receiver_goes_away_when_serve_itself_is_killed(server):
+    server.process.kill()
+    server.process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+        except OSError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("gunicorn outlived the serve process that started it")
+
+
+def test_check_refuses_to_serve_without_a_webhook_secret(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
+    env.update(DATA_DIR=str(tmp_path), DJANGO_SECRET_KEY="x")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "hookrunner.E001" in result.stderr
+    assert "Set WEBHOOK_SECRET" in result.stderr
