@@ -42,16 +42,16 @@ class Answer:
 
 def receive(event: Event) -> Answer:
     try:
-        delivery = _store(event)
+        pk = _store(event)
     except IntegrityError:
         return _receive_again(event)
-    return _process(delivery, event)
+    return _process(pk, event)
 
 
-def _store(event: Event) -> Delivery:
+def _store(event: Event) -> int:
     # Its own committed transaction: whatever happens next, the delivery is on record.
     with write_transaction():
-        return Delivery.objects.create(
+        return Delivery.objects.insert_received(
             delivery_id=event.delivery_id,
             event=event.name,
             action=event.action[:64],
@@ -66,7 +66,7 @@ def _store(event: Event) -> Delivery:
 def _receive_again(event: Event) -> Answer:
     original = Delivery.objects.originals().get(delivery_id=event.delivery_id)
     if _claim_retry(original):
-        return _process(original, event)
+        return _process(original.pk, event)
     detail = _repeat_detail(original)
     with write_transaction():
         Delivery.objects.create(
@@ -83,7 +83,8 @@ def _receive_again(event: Event) -> Answer:
             original=original,
         )
     _log(event, Status.DUPLICATE, detail)
-    return Answer(event.delivery_id, Status.DUPLICATE, detail, _http_status(original))
+    http_status = _http_status(original.event, original.status)
+    return Answer(event.delivery_id, Status.DUPLICATE, detail, http_status)
 
 
 def _claim_retry(original: Delivery) -> bool:
@@ -98,8 +99,6 @@ def _claim_retry(original: Delivery) -> bool:
         claimed = Delivery.objects.filter(
             pk=original.pk, status=original.status, attempts=original.attempts
         ).update(status=Status.RECEIVED, attempts=F("attempts") + 1, detail="")
-    if claimed:
-        original.refresh_from_db(fields=["status", "attempts", "detail"])
     return claimed == 1
 
 
@@ -109,18 +108,19 @@ def _repeat_detail(original: Delivery) -> str:
     return f"delivery was already {original.status}: {original.detail}"
 
 
-def _process(delivery: Delivery, event: Event) -> Answer:
+def _process(pk: int, event: Event) -> Answer:
     try:
         status, detail = _decide(event)
         with write_transaction():
-            delivery.finish(status, detail)
+            Delivery.objects.set_outcome(pk, status, detail)
     except Exception as error:
         logger.exception("processing failed delivery=%s", event.delivery_id)
+        status = Status.FAILED
         detail = f"processing failed, redeliver once fixed: {type(error).__name__}: {error}"
         with write_transaction():
-            delivery.finish(Status.FAILED, detail)
-    _log(event, delivery.status, delivery.detail)
-    return Answer(event.delivery_id, delivery.status, delivery.detail, _http_status(delivery))
+            Delivery.objects.set_outcome(pk, status, detail)
+    _log(event, status, detail)
+    return Answer(event.delivery_id, status, detail, _http_status(event.name, status))
 
 
 def _decide(event: Event) -> tuple[str, str]:
@@ -131,10 +131,10 @@ def _decide(event: Event) -> tuple[str, str]:
     return Status.ACCEPTED, f"{event.name} accepted"
 
 
-def _http_status(delivery: Delivery) -> int:
-    if delivery.status == Status.FAILED:
+def _http_status(event_name: str, status: str) -> int:
+    if status == Status.FAILED:
         return 500
-    return 200 if delivery.event == "ping" else 202
+    return 200 if event_name == "ping" else 202
 
 
 def _log(event: Event, status: str, detail: str) -> None:

@@ -1,10 +1,46 @@
-from django.db import models
+import json
+from functools import cache
+from typing import Any
+
+from django.db import connections, models
 from django.db.models import Q
+from django.db.models.functions import Now
+
+# The receiver writes every delivery twice (stored, then its outcome). Built by the ORM
+# those two statements were 1.5 of the 1.8 ms a request took; as plain SQL, 0.6 ms
+# (bench/receiver.py). Everything else about deliveries goes through the ORM.
+RECEIVED_COLUMNS = ("delivery_id", "event", "action", "hook_id", "repository", "sender", "ref")
+
+
+@cache
+def _insert_received_sql() -> str:
+    table = Delivery._meta.db_table
+    columns = [Delivery._meta.get_field(name).column for name in RECEIVED_COLUMNS]
+    columns += ["payload", "status", "detail", "attempts"]
+    placeholders = ", ".join(["%s"] * len(columns))
+    # Table and column names come from the model, never from input.
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id"  # noqa: S608
 
 
 class DeliveryQuerySet(models.QuerySet):
     def originals(self) -> "DeliveryQuerySet":
         return self.exclude(status=Delivery.Status.DUPLICATE)
+
+    def insert_received(self, payload: dict[str, Any], **values: str) -> int:
+        """Store a delivery as received; its id. Raises IntegrityError for a known id."""
+        row = [values[name] for name in RECEIVED_COLUMNS]
+        row += [json.dumps(payload), Delivery.Status.RECEIVED, "", 1]
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(_insert_received_sql(), row)
+            return cursor.fetchone()[0]
+
+    def set_outcome(self, pk: int, status: str, detail: str) -> None:
+        table = Delivery._meta.db_table
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET status = %s, detail = %s WHERE id = %s",  # noqa: S608
+                [status, detail[:500], pk],
+            )
 
 
 class Delivery(models.Model):
@@ -25,7 +61,7 @@ class Delivery(models.Model):
     sender = models.CharField(max_length=100, blank=True)
     ref = models.CharField(max_length=255, blank=True)
     # Read by admin's date drill-down and by retention purges.
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    received_at = models.DateTimeField(db_default=Now(), db_index=True)
     payload = models.JSONField()
     status = models.CharField(max_length=16, choices=Status, default=Status.RECEIVED)
     detail = models.CharField(max_length=500, blank=True)
@@ -50,11 +86,6 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.delivery_id}"
-
-    def finish(self, status: str, detail: str) -> None:
-        self.status = status
-        self.detail = detail[:500]
-        self.save(update_fields=["status", "detail"])
 
 
 class RejectedRequest(models.Model):
