@@ -1,0 +1,51 @@
+import pytest
+from django.urls import reverse
+
+from runner.models import Delivery, DroppedRejections, RejectedRequest
+from tests.conftest import SignedDelivery
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def delivered(post_delivery):
+    post_delivery(SignedDelivery.of_fixture("push__branch"))
+    post_delivery(SignedDelivery.of_fixture("push__branch", secret="stale"))
+    DroppedRejections.objects.create(minute="2026-11-27T08:00:00Z", count=7)
+
+
+def test_delivery_list_shows_each_delivery_and_its_outcome(admin_client, delivered):
+    response = admin_client.get(reverse("admin:runner_delivery_changelist"))
+    assert response.status_code == 200
+    assert b"refs/heads/main" in response.content
+    assert b"push accepted" in response.content
+
+
+def test_delivery_page_shows_its_payload(admin_client, delivered):
+    delivery = Delivery.objects.get()
+    response = admin_client.get(reverse("admin:runner_delivery_change", args=[delivery.pk]))
+    assert response.status_code == 200
+    assert b"fdf0d9b48aca90fb0019f29d9611992528323408" in response.content
+
+
+def test_rejected_request_list_says_why(admin_client, delivered):
+    response = admin_client.get(reverse("admin:runner_rejectedrequest_changelist"))
+    assert response.status_code == 200
+    assert b"does not match" in response.content
+    rejected = RejectedRequest.objects.get()
+    page = admin_client.get(reverse("admin:runner_rejectedrequest_change", args=[rejected.pk]))
+    assert rejected.body_sha256.encode() in page.content
+
+
+def test_dropped_rejections_are_visible(admin_client, delivered):
+    response = admin_client.get(reverse("admin:runner_droppedrejections_changelist"))
+    assert b'<td class="field-count">7</td>' in response.content
+
+
+def test_history_cannot_be_edited_or_added(admin_client, delivered):
+    assert admin_client.get(reverse("admin:runner_delivery_add")).status_code == 403
+    delivery = Delivery.objects.get()
+    url = reverse("admin:runner_delivery_change", args=[delivery.pk])
+    admin_client.post(url, {"status": "failed"})
+    delivery.refresh_from_db()
+    assert delivery.status == "accepted"

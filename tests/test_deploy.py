@@ -1,0 +1,36 @@
+"""The production assets: install script, systemd units, environment example."""
+
+import os
+import subprocess
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def test_install_script_stages_units_with_real_paths_and_a_private_env_file(tmp_path):
+    env = {**os.environ, "DESTDIR": str(tmp_path), "APP_DIR": "/srv/hookrunner"}
+    subprocess.run([BASE_DIR / "deploy" / "install.sh"], env=env, check=True, capture_output=True)
+    unit = (tmp_path / "etc/systemd/system/hookrunner-web.service").read_text()
+    assert "ExecStart=/srv/hookrunner/.venv/bin/python -m gunicorn" in unit
+    assert "EnvironmentFile=/etc/hookrunner/hookrunner.env" in unit
+    assert "@" not in unit.replace("@.service", "")
+    env_file = tmp_path / "etc/hookrunner/hookrunner.env"
+    assert env_file.stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "etc/hookrunner/pipelines.yaml").exists()
+    assert (tmp_path / "srv/hookrunner/manage.py").exists()
+    assert not (tmp_path / "srv/hookrunner/.venv").exists()
+
+
+def test_install_script_keeps_an_existing_env_file(tmp_path):
+    env_file = tmp_path / "etc/hookrunner/hookrunner.env"
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text("WEBHOOK_SECRET=kept\n")
+    env = {**os.environ, "DESTDIR": str(tmp_path)}
+    subprocess.run([BASE_DIR / "deploy" / "install.sh"], env=env, check=True, capture_output=True)
+    assert env_file.read_text() == "WEBHOOK_SECRET=kept\n"
+
+
+def test_env_example_names_every_required_setting():
+    example = (BASE_DIR / "deploy" / "hookrunner.env.example").read_text()
+    for name in ("DJANGO_SECRET_KEY=", "WEBHOOK_SECRET=", "ALLOWED_HOSTS=", "DATA_DIR="):
+        assert name in example
