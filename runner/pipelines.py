@@ -1,0 +1,185 @@
+"""Pipelines as typed, frozen objects, and which of them a delivery starts. Pure, no ORM.
+
+`runner.pipelines_file` builds these from pipelines.yaml; nothing here re-checks them.
+"""
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from runner.github import Event
+from runner.globs import Glob, matches_any
+
+DEFAULT_PULL_REQUEST_TYPES = frozenset({"opened", "synchronize", "reopened"})
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: str
+    timeout: int
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PushTrigger:
+    branches: tuple[Glob, ...] | None = None
+    branches_ignore: tuple[Glob, ...] = ()
+    tags: tuple[Glob, ...] | None = None
+    tags_ignore: tuple[Glob, ...] = ()
+    deletions: bool = False
+
+
+@dataclass(frozen=True)
+class PullRequestTrigger:
+    types: frozenset[str] = DEFAULT_PULL_REQUEST_TYPES
+    branches: tuple[Glob, ...] | None = None
+    branches_ignore: tuple[Glob, ...] = ()
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    group: str
+    cancel_in_progress: bool = False
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    steps: tuple[Step, ...]
+    push: PushTrigger | None = None
+    pull_request: PullRequestTrigger | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: int = 3600
+    workdir: str = ""
+    checkout: bool = False
+    secrets: tuple[str, ...] = ()
+    runs_on: str = "default"
+    concurrency: Concurrency | None = None
+    forks: bool = False
+
+    def snapshot(self, from_fork: bool) -> dict[str, Any]:
+        """What a run needs of this pipeline, as it is now, in JSON-ready form."""
+        return {
+            "name": self.name,
+            "steps": [
+                {"name": s.name, "run": s.run, "timeout": s.timeout, "env": s.env}
+                for s in self.steps
+            ],
+            "env": self.env,
+            "timeout": self.timeout,
+            "workdir": self.workdir,
+            "checkout": self.checkout,
+            # A fork's code must never see the server's secrets.
+            "secrets": [] if from_fork else list(self.secrets),
+            "runs_on": self.runs_on,
+            "concurrency": (
+                {
+                    "group": self.concurrency.group,
+                    "cancel_in_progress": self.concurrency.cancel_in_progress,
+                }
+                if self.concurrency
+                else None
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class RepositoryEntry:
+    pattern: str
+    pipelines: tuple[Pipeline, ...]
+    secret_env: str = ""
+    secret: str = field(default="", repr=False)
+
+    def covers(self, repository: str) -> bool:
+        # GitHub treats owner and repository names case-insensitively.
+        return fnmatchcase(repository.lower(), self.pattern.lower())
+
+
+@dataclass(frozen=True)
+class Config:
+    repositories: tuple[RepositoryEntry, ...]
+    source: str = ""
+
+    def entry_for(self, repository: str) -> RepositoryEntry | None:
+        """The first entry, top to bottom, whose pattern covers `repository`."""
+        return next((entry for entry in self.repositories if entry.covers(repository)), None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    pipeline: Pipeline
+    starts: bool
+    reason: str
+
+
+def match(config: Config, event: Event) -> list[Verdict]:
+    """For each pipeline of the event's repository: does it start, and if not, why not."""
+    entry = config.entry_for(event.repository)
+    if entry is None:
+        return []
+    return [_verdict(pipeline, event) for pipeline in entry.pipelines]
+
+
+def is_from_fork(event: Event) -> bool:
+    return event.name == "pull_request" and (
+        event.head_repository.lower() != event.repository.lower()
+    )
+
+
+def _verdict(pipeline: Pipeline, event: Event) -> Verdict:
+    if event.name == "push":
+        refusal = _push_refusal(pipeline.push, event)
+    elif event.name == "pull_request":
+        refusal = _pull_request_refusal(pipeline, event)
+    else:
+        refusal = f"pipelines do not run on {event.name} events"
+    return Verdict(pipeline, refusal is None, refusal or "triggers match")
+
+
+def _push_refusal(trigger: PushTrigger | None, event: Event) -> str | None:
+    if trigger is None:
+        return "no push trigger"
+    if event.deleted and not trigger.deletions:
+        return "the push deletes a branch or tag (set deletions: true to run on those)"
+    filters_branches = trigger.branches is not None or bool(trigger.branches_ignore)
+    filters_tags = trigger.tags is not None or bool(trigger.tags_ignore)
+    if event.ref.startswith("refs/heads/"):
+        name = event.ref.removeprefix("refs/heads/")
+        if filters_tags and not filters_branches:
+            # GitHub's rule: a trigger that filters only tags never runs on branches.
+            return f"branch {name}: the push trigger lists only tags"
+        return _filter_refusal("branch", name, trigger.branches, trigger.branches_ignore)
+    if event.ref.startswith("refs/tags/"):
+        name = event.ref.removeprefix("refs/tags/")
+        if filters_branches and not filters_tags:
+            return f"tag {name}: the push trigger lists only branches"
+        return _filter_refusal("tag", name, trigger.tags, trigger.tags_ignore)
+    return f"ref {event.ref} is neither a branch nor a tag"
+
+
+def _pull_request_refusal(pipeline: Pipeline, event: Event) -> str | None:
+    trigger = pipeline.pull_request
+    if trigger is None:
+        return "no pull_request trigger"
+    if event.action not in trigger.types:
+        return f"action {event.action} is not in types ({', '.join(sorted(trigger.types))})"
+    if is_from_fork(event) and not pipeline.forks:
+        source = event.head_repository or "a deleted fork"
+        return f"the pull request comes from {source} (set forks: true to run forks, secretless)"
+    return _filter_refusal("base branch", event.base_ref, trigger.branches, trigger.branches_ignore)
+
+
+FILTER_KEYS = {"branch": "branches", "base branch": "branches", "tag": "tags"}
+
+
+def _filter_refusal(
+    what: str, name: str, include: tuple[Glob, ...] | None, ignore: tuple[Glob, ...]
+) -> str | None:
+    key = FILTER_KEYS[what]
+    if include is not None and not matches_any(include, name):
+        patterns = ", ".join(glob.pattern for glob in include)
+        return f"{what} {name} matches none of {key} ({patterns})"
+    if ignore and matches_any(ignore, name):
+        return f"{what} {name} matches {key}_ignore"
+    return None

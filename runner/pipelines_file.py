@@ -1,0 +1,430 @@
+"""Read pipelines.yaml into a Config, reporting every problem with its file and line.
+
+Validation walks YAML's node tree, not the plain values, so each problem knows its line;
+it goes on after a problem, so one run reports them all.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from runner.globs import BadGlob, Glob, compile_glob
+from runner.pipelines import (
+    DEFAULT_PULL_REQUEST_TYPES,
+    Concurrency,
+    Config,
+    Pipeline,
+    PullRequestTrigger,
+    PushTrigger,
+    RepositoryEntry,
+    Step,
+)
+
+PULL_REQUEST_TYPES = frozenset({
+    "assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed",
+    "reopened", "synchronize", "converted_to_draft", "ready_for_review", "locked",
+    "unlocked", "review_requested", "review_request_removed", "auto_merge_enabled",
+    "auto_merge_disabled", "enqueued", "dequeued", "milestoned", "demilestoned",
+})  # fmt: skip
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Names hookrunner sets for every step; a pipeline may not redefine them.
+RESERVED_ENV = re.compile(r"(GITHUB_.*|HOOKRUNNER_.*|PATH|HOME)")
+REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")
+DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+DEFAULT_TIMEOUT = 3600
+
+REPOSITORY_KEYS = {"pipelines": True, "secret_env": False}
+PIPELINE_KEYS = {
+    "on": True, "steps": True, "env": False, "timeout": False, "workdir": False,
+    "checkout": False, "secrets": False, "runs_on": False, "concurrency": False, "forks": False,
+}  # fmt: skip
+STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False}
+PUSH_KEYS = {
+    "branches": False, "branches_ignore": False, "tags": False, "tags_ignore": False,
+    "deletions": False,
+}  # fmt: skip
+PULL_REQUEST_KEYS = {"types": False, "branches": False, "branches_ignore": False}
+CONCURRENCY_KEYS = {"group": True, "cancel_in_progress": False}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.where}: {self.message}"
+
+
+class PipelinesError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+def load_pipelines(path: Path, environ: Mapping[str, str]) -> Config:
+    """The Config in `path`; PipelinesError lists every problem found in it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PipelinesError([Problem(str(path), 0, "file", f"cannot be read: {error}")]) from None
+    return parse_pipelines(text, str(path), environ)
+
+
+def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 0
+        problem = f"{error.problem or error.context} (YAML syntax)"
+        raise PipelinesError([Problem(source, line, "file", problem)]) from None
+    reader = _Reader(source, environ)
+    config = reader.config(root)
+    if reader.problems:
+        raise PipelinesError(reader.problems)
+    return config
+
+
+class _Reader:
+    def __init__(self, source: str, environ: Mapping[str, str]) -> None:
+        self.source = source
+        self.environ = environ
+        self.problems: list[Problem] = []
+        # A problem with a value is reported on the line of its key, where people look.
+        self.key_of: dict[int, Node] = {}
+
+    def problem(self, node: Node | None, where: str, message: str) -> None:
+        node = self.key_of.get(id(node), node)
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.problems.append(Problem(self.source, line, where, message))
+
+    # The document
+
+    def config(self, root: Node | None) -> Config:
+        if root is None:
+            self.problem(None, "file", "is empty; it needs a repositories: mapping")
+            return Config((), self.source)
+        top = self.mapping(root, "file", {"repositories": True})
+        if top is None or "repositories" not in top:
+            return Config((), self.source)
+        entries = self.mapping(top["repositories"], "repositories", None) or {}
+        repositories = []
+        for pattern, node in entries.items():
+            entry = self.repository(pattern, node, f"repositories.{pattern}")
+            if entry is not None:
+                self.check_reachable(entry, repositories, node)
+                repositories.append(entry)
+        if not entries:
+            self.problem(top["repositories"], "repositories", "lists no repository")
+        return Config(tuple(repositories), self.source)
+
+    def repository(self, pattern: str, node: Node, where: str) -> RepositoryEntry | None:
+        if not REPOSITORY_PATTERN.fullmatch(pattern):
+            self.problem(node, where, "is not owner/name (wildcards * ? [] allowed)")
+        fields = self.mapping(node, where, REPOSITORY_KEYS)
+        if fields is None:
+            return None
+        secret_env, secret = "", ""
+        if "secret_env" in fields:
+            secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
+            secret = self.environ.get(secret_env, "")
+        pipelines = []
+        named = self.mapping(fields.get("pipelines"), f"{where}.pipelines", None) or {}
+        for name, pipeline_node in named.items():
+            pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}")
+            if pipeline is not None:
+                pipelines.append(pipeline)
+        if "pipelines" in fields and not named:
+            self.problem(fields["pipelines"], f"{where}.pipelines", "lists no pipeline")
+        return RepositoryEntry(pattern, tuple(pipelines), secret_env, secret)
+
+    def check_reachable(
+        self, entry: RepositoryEntry, earlier: list[RepositoryEntry], node: Node
+    ) -> None:
+        for other in earlier:
+            if other.covers(entry.pattern):
+                message = f"is never used: {other.pattern} above already covers it; move it up"
+                self.problem(node, f"repositories.{entry.pattern}", message)
+
+    def pipeline(self, name: str, node: Node, where: str) -> Pipeline | None:
+        fields = self.mapping(node, where, PIPELINE_KEYS)
+        if fields is None:
+            return None
+        push, pull_request = self.triggers(fields.get("on"), f"{where}.on")
+        timeout = self.duration(fields.get("timeout"), f"{where}.timeout", DEFAULT_TIMEOUT)
+        workdir = self.string(fields.get("workdir"), f"{where}.workdir", "")
+        checkout = self.boolean(fields.get("checkout"), f"{where}.checkout", False)
+        if workdir and checkout:
+            self.problem(node, where, "has both workdir and checkout: true; choose one")
+        if workdir and not workdir.startswith("/"):
+            self.problem(fields["workdir"], f"{where}.workdir", "must be an absolute path")
+        return Pipeline(
+            name=name,
+            steps=self.steps(fields.get("steps"), f"{where}.steps", timeout),
+            push=push,
+            pull_request=pull_request,
+            env=self.env(fields.get("env"), f"{where}.env"),
+            timeout=timeout,
+            workdir=workdir,
+            checkout=checkout,
+            secrets=self.secrets(fields.get("secrets"), f"{where}.secrets"),
+            runs_on=self.queue(fields.get("runs_on"), f"{where}.runs_on"),
+            concurrency=self.concurrency(fields.get("concurrency"), f"{where}.concurrency"),
+            forks=self.boolean(fields.get("forks"), f"{where}.forks", False),
+        )
+
+    def triggers(
+        self, node: Node | None, where: str
+    ) -> tuple[PushTrigger | None, PullRequestTrigger | None]:
+        events = self.mapping(node, where, {"push": False, "pull_request": False}, "event")
+        if events is None:
+            return None, None
+        if not events:
+            self.problem(node, where, "names no event (use push and/or pull_request)")
+        push = pull_request = None
+        if "push" in events:
+            push = self.push(events["push"], f"{where}.push")
+        if "pull_request" in events:
+            pull_request = self.pull_request(events["pull_request"], f"{where}.pull_request")
+        return push, pull_request
+
+    def push(self, node: Node, where: str) -> PushTrigger:
+        if _is_null(node):
+            return PushTrigger()
+        fields = self.mapping(node, where, PUSH_KEYS) or {}
+        return PushTrigger(
+            branches=self.globs(fields.get("branches"), f"{where}.branches"),
+            branches_ignore=self.globs(fields.get("branches_ignore"), f"{where}.branches_ignore")
+            or (),
+            tags=self.globs(fields.get("tags"), f"{where}.tags"),
+            tags_ignore=self.globs(fields.get("tags_ignore"), f"{where}.tags_ignore") or (),
+            deletions=self.boolean(fields.get("deletions"), f"{where}.deletions", False),
+        )
+
+    def pull_request(self, node: Node, where: str) -> PullRequestTrigger:
+        if _is_null(node):
+            return PullRequestTrigger()
+        fields = self.mapping(node, where, PULL_REQUEST_KEYS) or {}
+        types = DEFAULT_PULL_REQUEST_TYPES
+        if "types" in fields:
+            listed = self.strings(fields["types"], f"{where}.types")
+            for unknown in sorted(set(listed) - PULL_REQUEST_TYPES):
+                self.problem(fields["types"], f"{where}.types", f"unknown type {unknown!r}")
+            types = frozenset(listed)
+        return PullRequestTrigger(
+            types=types,
+            branches=self.globs(fields.get("branches"), f"{where}.branches"),
+            branches_ignore=self.globs(fields.get("branches_ignore"), f"{where}.branches_ignore")
+            or (),
+        )
+
+    def steps(self, node: Node | None, where: str, pipeline_timeout: int) -> tuple[Step, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.problem(node, where, f"must be a list of steps, not {_kind(node)}")
+            return ()
+        if not node.value:
+            self.problem(node, where, "is empty; a pipeline needs at least one step")
+        steps, seen = [], set()
+        for index, step_node in enumerate(node.value):
+            step = self.step(step_node, f"{where}[{index}]", pipeline_timeout)
+            if step is None:
+                continue
+            if step.name in seen:
+                self.problem(step_node, f"{where}[{index}]", f"duplicate step name {step.name!r}")
+            seen.add(step.name)
+            steps.append(step)
+        return tuple(steps)
+
+    def step(self, node: Node, where: str, pipeline_timeout: int) -> Step | None:
+        fields = self.mapping(node, where, STEP_KEYS)
+        if fields is None or not {"name", "run"} <= fields.keys():
+            return None
+        run = self.string(fields["run"], f"{where}.run", "")
+        if fields["run"] is not None and not run.strip():
+            self.problem(fields["run"], f"{where}.run", "is empty")
+        timeout = self.duration(fields.get("timeout"), f"{where}.timeout", pipeline_timeout)
+        if timeout > pipeline_timeout:
+            self.problem(fields["timeout"], f"{where}.timeout", "is longer than the pipeline's")
+        return Step(
+            name=self.string(fields["name"], f"{where}.name", ""),
+            run=run,
+            timeout=timeout,
+            env=self.env(fields.get("env"), f"{where}.env"),
+        )
+
+    def concurrency(self, node: Node | None, where: str) -> Concurrency | None:
+        if node is None:
+            return None
+        if isinstance(node, ScalarNode):
+            return Concurrency(self.string(node, where, ""))
+        fields = self.mapping(node, where, CONCURRENCY_KEYS) or {}
+        return Concurrency(
+            group=self.string(fields.get("group"), f"{where}.group", ""),
+            cancel_in_progress=self.boolean(
+                fields.get("cancel_in_progress"), f"{where}.cancel_in_progress", False
+            ),
+        )
+
+    # Values
+
+    def mapping(
+        self, node: Node | None, where: str, keys: dict[str, bool] | None, noun: str = "key"
+    ) -> dict[str, Node] | None:
+        """The node's entries by key; `keys` maps each allowed key to whether it is required."""
+        if node is None:
+            return None
+        if not isinstance(node, MappingNode):
+            self.problem(node, where, f"must be a mapping, not {_kind(node)}")
+            return None
+        yaml.SafeLoader("").flatten_mapping(node)
+        entries: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str) or not key:
+                self.problem(key_node, where, f"has a {noun} that is not a plain name")
+            elif key in entries:
+                self.problem(key_node, where, f"duplicate {noun} {key!r}")
+            elif keys is not None and key not in keys:
+                allowed = ", ".join(keys)
+                self.problem(key_node, where, f"unknown {noun} {key!r} (allowed: {allowed})")
+            else:
+                entries[key] = value_node
+                self.key_of[id(value_node)] = key_node
+        for key, required in (keys or {}).items():
+            if required and key not in entries:
+                self.problem(node, where, f"needs {key!r}")
+        return entries
+
+    def scalar(self, node: Node, where: str, expected: type, noun: str) -> Any:
+        value = _value(node)
+        if not isinstance(node, ScalarNode) or type(value) is not expected:
+            self.problem(node, where, f"must be {noun}, not {_kind(node)}")
+            return None
+        return value
+
+    def string(self, node: Node | None, where: str, default: str) -> str:
+        if node is None:
+            return default
+        value = self.scalar(node, where, str, "a string")
+        return default if value is None else value
+
+    def boolean(self, node: Node | None, where: str, default: bool) -> bool:
+        if node is None:
+            return default
+        value = self.scalar(node, where, bool, "true or false")
+        return default if value is None else value
+
+    def strings(self, node: Node, where: str) -> list[str]:
+        """A list of strings; a single string counts as a list of one."""
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        values = [self.scalar(item, where, str, "a string or a list of strings") for item in items]
+        if isinstance(node, SequenceNode) and not items:
+            self.problem(node, where, "is an empty list")
+        return [value for value in values if value is not None]
+
+    def globs(self, node: Node | None, where: str) -> tuple[Glob, ...] | None:
+        if node is None:
+            return None
+        globs = []
+        for pattern in self.strings(node, where):
+            try:
+                globs.append(compile_glob(pattern))
+            except BadGlob as error:
+                self.problem(node, where, f"bad pattern {pattern!r}: {error}")
+        return tuple(globs)
+
+    def duration(self, node: Node | None, where: str, default: int) -> int:
+        if node is None:
+            return default
+        value = _value(node)
+        seconds = _seconds(value)
+        if seconds is None:
+            self.problem(node, where, f"{value!r} is not a duration (like 90s, 20m, 1h, 1h30m)")
+            return default
+        return seconds
+
+    def env(self, node: Node | None, where: str) -> dict[str, str]:
+        fields = self.mapping(node, where, None, "variable") or {}
+        env = {}
+        for name, value_node in fields.items():
+            if not ENV_NAME.fullmatch(name) or RESERVED_ENV.fullmatch(name):
+                self.problem(value_node, where, f"{name!r} cannot be set by a pipeline")
+                continue
+            value = _value(value_node)
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                self.problem(value_node, f"{where}.{name}", "must be a string (quote it)")
+                continue
+            env[name] = str(value)
+        return env
+
+    def env_reference(self, node: Node, where: str) -> str:
+        name = self.string(node, where, "")
+        if name:
+            self.check_variable_is_set(node, name, where)
+        return name
+
+    def secrets(self, node: Node | None, where: str) -> tuple[str, ...]:
+        if node is None:
+            return ()
+        names = tuple(self.strings(node, where))
+        for name in names:
+            self.check_variable_is_set(node, name, where)
+        return names
+
+    def check_variable_is_set(self, node: Node, name: str, where: str) -> None:
+        if not ENV_NAME.fullmatch(name):
+            self.problem(node, where, f"{name!r} is not an environment variable name")
+        elif not self.environ.get(name):
+            self.problem(node, where, f"names {name}, which is not set in hookrunner's environment")
+
+    def queue(self, node: Node | None, where: str) -> str:
+        name = self.string(node, where, "default")
+        if not QUEUE_NAME.fullmatch(name):
+            self.problem(node, where, f"{name!r} is not a queue name (letters, digits, . _ -)")
+        return name
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _value(node: Node) -> Any:
+    if isinstance(node, ScalarNode):
+        return yaml.SafeLoader("").construct_object(node)
+    return None
+
+
+KINDS: dict[type, str] = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    value = _value(node)
+    return "empty" if value is None else KINDS.get(type(value), type(value).__name__)
+
+
+def _seconds(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    found = DURATION.fullmatch(value.strip())
+    if not found or not any(found.groups()):
+        return None
+    hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    return total or None

@@ -1,0 +1,275 @@
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.pipelines_file import PipelinesError, load_pipelines, parse_pipelines
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ENVIRON = {"DEPLOY_TOKEN": "t0ken", "WEBAPP_SECRET": "per-repo"}
+
+
+def parse(text: str, environ=ENVIRON):
+    return parse_pipelines(textwrap.dedent(text), "pipelines.yaml", environ)
+
+
+def problems(text: str, environ=ENVIRON) -> list[str]:
+    with pytest.raises(PipelinesError) as raised:
+        parse(text, environ)
+    return [str(problem) for problem in raised.value.problems]
+
+
+MINIMAL = """\
+repositories:
+  acme/webapp:
+    pipelines:
+      test:
+        on:
+          push:
+        steps:
+          - name: test
+            run: make test
+"""
+
+
+def test_example_pipelines_file_at_the_root_is_valid():
+    config = load_pipelines(BASE_DIR / "pipelines.yaml", {})
+    assert [entry.pattern for entry in config.repositories] == ["acme/webapp"]
+    assert [pipeline.name for pipeline in config.repositories[0].pipelines] == ["test", "deploy"]
+
+
+def test_minimal_pipeline_gets_documented_defaults():
+    pipeline = parse(MINIMAL).repositories[0].pipelines[0]
+    assert (pipeline.timeout, pipeline.runs_on, pipeline.checkout, pipeline.forks) == (
+        3600,
+        "default",
+        False,
+        False,
+    )
+    assert pipeline.steps[0].timeout == 3600
+    assert pipeline.pull_request is None
+    assert pipeline.push.branches is None
+
+
+def test_full_pipeline_is_read_into_typed_values():
+    config = parse("""\
+        repositories:
+          acme/webapp:
+            secret_env: WEBAPP_SECRET
+            pipelines:
+              deploy:
+                on:
+                  push: {branches: [main, "release/**"], tags: "v*", deletions: true}
+                  pull_request: {types: [opened, closed], branches: main}
+                timeout: 1h30m
+                workdir: /srv/webapp
+                env: {STAGE: production, RETRIES: 3}
+                secrets: [DEPLOY_TOKEN]
+                runs_on: deploy-box
+                concurrency: {group: production, cancel_in_progress: true}
+                forks: true
+                steps:
+                  - {name: pull, run: git pull, timeout: 90s, env: {GIT_TERMINAL_PROMPT: "0"}}
+                  - {name: restart, run: systemctl restart webapp, timeout: 120}
+        """)
+    entry = config.repositories[0]
+    assert (entry.secret_env, entry.secret) == ("WEBAPP_SECRET", "per-repo")
+    pipeline = entry.pipelines[0]
+    assert [glob.pattern for glob in pipeline.push.branches] == ["main", "release/**"]
+    assert [glob.pattern for glob in pipeline.push.tags] == ["v*"]
+    assert pipeline.push.deletions
+    assert pipeline.pull_request.types == {"opened", "closed"}
+    assert (pipeline.timeout, pipeline.workdir, pipeline.runs_on) == (
+        5400,
+        "/srv/webapp",
+        "deploy-box",
+    )
+    assert pipeline.env == {"STAGE": "production", "RETRIES": "3"}
+    assert pipeline.secrets == ("DEPLOY_TOKEN",)
+    assert (pipeline.concurrency.group, pipeline.concurrency.cancel_in_progress) == (
+        "production",
+        True,
+    )
+    assert [(step.name, step.timeout) for step in pipeline.steps] == [
+        ("pull", 90),
+        ("restart", 120),
+    ]
+    assert pipeline.steps[0].env == {"GIT_TERMINAL_PROMPT": "0"}
+
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"),
+    [("90s", 90), ("20m", 1200), ("1h", 3600), ("1h30m", 5400), ("2m5s", 125), (45, 45)],
+)
+def test_durations_are_read_in_seconds(duration, seconds):
+    text = MINIMAL.replace("      test:\n", f"      test:\n        timeout: {duration}\n")
+    assert parse(text).repositories[0].pipelines[0].timeout == seconds
+
+
+@pytest.mark.parametrize("duration", ["0", "-5", "10x", "1.5h", "h", "''", "true", "[1]"])
+def test_bad_durations_are_named(duration):
+    text = MINIMAL.replace("      test:\n", f"      test:\n        timeout: {duration}\n")
+    (problem,) = problems(text)
+    assert problem.startswith("pipelines.yaml:5: repositories.acme/webapp.pipelines.test.timeout:")
+    assert "is not a duration" in problem or "must be" in problem
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("        on:\n", "        colour: blue\n        on:\n"),
+            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test: unknown key 'colour'",
+        ),
+        (
+            ("          push:\n", "          push:\n          release:\n"),
+            "pipelines.yaml:7: repositories.acme/webapp.pipelines.test.on: unknown event 'release'",
+        ),
+        (
+            ("            run: make test\n", "            run: [make, test]\n"),
+            "pipelines.yaml:9: repositories.acme/webapp.pipelines.test.steps[0].run: must be a string, not a list",
+        ),
+        (
+            (
+                "        steps:\n          - name: test\n            run: make test\n",
+                "        steps: []\n",
+            ),
+            "pipelines.yaml:7: repositories.acme/webapp.pipelines.test.steps: is empty",
+        ),
+        (
+            ("          push:\n", "          push: {branches: 'v[12'}\n"),
+            "pipelines.yaml:6: repositories.acme/webapp.pipelines.test.on.push.branches: bad pattern 'v[12'",
+        ),
+        (
+            ("          push:\n", "          push:\n          push:\n"),
+            "pipelines.yaml:7: repositories.acme/webapp.pipelines.test.on: duplicate event 'push'",
+        ),
+        (
+            (
+                "          - name: test\n",
+                "          - name: test\n            run: a\n          - name: test\n",
+            ),
+            "pipelines.yaml:10: repositories.acme/webapp.pipelines.test.steps[1]: duplicate step name 'test'",
+        ),
+        (
+            ("        on:\n", "        secrets: [UNSET_TOKEN]\n        on:\n"),
+            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.secrets: names UNSET_TOKEN, which is not set",
+        ),
+        (
+            ("    pipelines:\n", "    secret_env: MISSING_SECRET\n    pipelines:\n"),
+            "pipelines.yaml:3: repositories.acme/webapp.secret_env: names MISSING_SECRET, which is not set",
+        ),
+        (
+            ("        on:\n", "        runs_on: 'two words'\n        on:\n"),
+            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.runs_on: 'two words' is not a queue name",
+        ),
+        (
+            ("        on:\n", "        checkout: yes please\n        on:\n"),
+            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.checkout: must be true or false, not a string",
+        ),
+        (
+            ("        on:\n", "        workdir: relative/dir\n        on:\n"),
+            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.workdir: must be an absolute path",
+        ),
+        (
+            ("        on:\n", "        env: {GITHUB_SHA: forged}\n        on:\n"),
+            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.env: 'GITHUB_SHA' cannot be set",
+        ),
+        (
+            ("        on:\n", "        env: {DEBUG: true}\n        on:\n"),
+            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.env.DEBUG: must be a string (quote it)",
+        ),
+        (
+            ("          push:\n", "          pull_request: {types: [opened, merged]}\n"),
+            "pipelines.yaml:6: repositories.acme/webapp.pipelines.test.on.pull_request.types: unknown type 'merged'",
+        ),
+        (
+            ("  acme/webapp:\n", "  acme:\n"),
+            "pipelines.yaml:2: repositories.acme: is not owner/name",
+        ),
+        (
+            ("        on:\n          push:\n", "        on: {}\n"),
+            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.on: names no event",
+        ),
+        (
+            ("        on:\n          push:\n", ""),
+            "pipelines.yaml:4: repositories.acme/webapp.pipelines.test: needs 'on'",
+        ),
+    ],
+)
+def test_each_mistake_is_reported_with_file_line_and_place(change, expected):
+    old, new = change
+    assert old in MINIMAL
+    reported = problems(MINIMAL.replace(old, new, 1))
+    assert any(problem.startswith(expected) for problem in reported), reported
+
+
+def test_every_problem_is_reported_at_once():
+    reported = problems("""\
+        repositories:
+          acme/webapp:
+            pipelines:
+              test:
+                on: {push: {branches: "[x"}}
+                timeout: forever
+                steps: []
+              test-two:
+                bogus: 1
+                on: {push: null}
+                steps: [{name: a}]
+        """)
+    assert len(reported) == 5, reported
+    assert [problem.split(":")[1] for problem in reported] == ["5", "6", "7", "9", "11"]
+
+
+def test_yaml_syntax_error_names_its_line():
+    (problem,) = problems("repositories:\n  acme/webapp:\n    pipelines: [unclosed\n")
+    assert problem.startswith("pipelines.yaml:4: file:")
+    assert "(YAML syntax)" in problem
+
+
+def test_empty_file_says_what_it_needs():
+    assert problems("") == ["pipelines.yaml:1: file: is empty; it needs a repositories: mapping"]
+
+
+def test_entry_shadowed_by_an_earlier_wildcard_is_reported():
+    entry = MINIMAL.removeprefix("repositories:\n")
+    text = "repositories:\n" + entry.replace("acme/webapp", "acme/*") + entry
+    (problem,) = problems(text)
+    assert problem.startswith("pipelines.yaml:10: repositories.acme/webapp: is never used")
+    assert "acme/* above already covers it" in problem
+
+
+def test_both_workdir_and_checkout_is_refused():
+    text = MINIMAL.replace(
+        "        on:\n", "        workdir: /srv\n        checkout: true\n        on:\n"
+    )
+    assert any("has both workdir and checkout" in problem for problem in problems(text))
+
+
+def test_step_timeout_longer_than_its_pipeline_is_refused():
+    text = MINIMAL.replace("        on:\n", "        timeout: 1m\n        on:\n").replace(
+        "run: make test\n", "run: make test\n            timeout: 2m\n"
+    )
+    assert any("is longer than the pipeline's" in problem for problem in problems(text))
+
+
+def test_unreadable_file_is_a_problem_not_a_crash(tmp_path):
+    with pytest.raises(PipelinesError, match="cannot be read"):
+        load_pipelines(tmp_path / "missing.yaml", {})
+
+
+def test_yaml_anchors_and_merge_keys_can_share_settings():
+    config = parse("""\
+        repositories:
+          acme/webapp:
+            pipelines:
+              base: &base
+                on: {push: {branches: main}}
+                steps: [{name: a, run: echo a}]
+              other:
+                <<: *base
+                runs_on: other
+        """)
+    other = config.repositories[0].pipelines[1]
+    assert (other.runs_on, other.steps[0].run) == ("other", "echo a")
