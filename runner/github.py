@@ -54,19 +54,24 @@ def sign(secret: str, body: bytes) -> str:
     return SIGNATURE_PREFIX + digest
 
 
-def signature_problem(secrets: Iterable[str], body: bytes, header: str | None) -> str | None:
-    """Why `header` does not prove `body` came from a holder of one of `secrets`, or None."""
+def signature_format_problem(header: str | None) -> str | None:
+    """Why `header` cannot be an X-Hub-Signature-256 value, or None."""
     if not header:
         return "missing X-Hub-Signature-256 header (sha1 X-Hub-Signature alone is not accepted)"
     digest = header.removeprefix(SIGNATURE_PREFIX)
     if digest == header or len(digest) != 64 or not set(digest) <= set(string.hexdigits):
         return "malformed X-Hub-Signature-256 header (expected sha256= and 64 hex digits)"
-    candidates = [sign(secret, body) for secret in secrets if secret]
+    return None
+
+
+def signing_secret(secrets: Iterable[str], body: bytes, header: str) -> str | None:
+    """Which of `secrets` signed `body` as `header` says, or None."""
+    found = None
     # Compare against every candidate so timing does not reveal which secret was close.
-    matches = [hmac.compare_digest(candidate, header.lower()) for candidate in candidates]
-    if any(matches):
-        return None
-    return "X-Hub-Signature-256 does not match the body signed with the configured secret"
+    for secret in secrets:
+        if secret and hmac.compare_digest(sign(secret, body), header.lower()):
+            found = secret
+    return found
 
 
 def decode_payload(content_type: str, body: bytes) -> dict[str, Any]:

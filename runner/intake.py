@@ -12,6 +12,9 @@ from django.utils import timezone
 from runner.db import write_transaction
 from runner.github import Event
 from runner.models import Delivery
+from runner.pipelines import Verdict, match
+from runner.pipelines_store import current_pipelines
+from runner.runs import start_runs
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
@@ -84,7 +87,8 @@ def _receive_again(event: Event) -> Answer:
         )
     _log(event, Status.DUPLICATE, detail)
     http_status = _http_status(original.event, original.status)
-    return Answer(event.delivery_id, Status.DUPLICATE, detail, http_status)
+    run_ids = list(original.runs.order_by("pk").values_list("pk", flat=True))
+    return Answer(event.delivery_id, Status.DUPLICATE, detail, http_status, run_ids)
 
 
 def _claim_retry(original: Delivery) -> bool:
@@ -109,26 +113,39 @@ def _repeat_detail(original: Delivery) -> str:
 
 
 def _process(pk: int, event: Event) -> Answer:
+    run_ids: list[int] = []
     try:
-        status, detail = _decide(event)
+        status, detail, verdicts = _decide(event)
+        # Runs, their tasks and the outcome commit together: a 2xx means all are queued.
         with write_transaction():
+            run_ids = start_runs(pk, event, verdicts)
             Delivery.objects.set_outcome(pk, status, detail)
     except Exception as error:
+        run_ids = []
         logger.exception("processing failed delivery=%s", event.delivery_id)
         status = Status.FAILED
         detail = f"processing failed, redeliver once fixed: {type(error).__name__}: {error}"
         with write_transaction():
             Delivery.objects.set_outcome(pk, status, detail)
     _log(event, status, detail)
-    return Answer(event.delivery_id, status, detail, _http_status(event.name, status))
+    return Answer(event.delivery_id, status, detail, _http_status(event.name, status), run_ids)
 
 
-def _decide(event: Event) -> tuple[str, str]:
+def _decide(event: Event) -> tuple[str, str, list[Verdict]]:
     if event.is_ping:
-        return Status.ACCEPTED, f"pong: hook {event.hook_id or '?'} reached hookrunner"
+        return Status.ACCEPTED, f"pong: hook {event.hook_id or '?'} reached hookrunner", []
     if not event.is_acted_on:
-        return Status.IGNORED, f"hookrunner does not act on {event.name} events"
-    return Status.ACCEPTED, f"{event.name} accepted"
+        return Status.IGNORED, f"hookrunner does not act on {event.name} events", []
+    config = current_pipelines()
+    if config.entry_for(event.repository) is None:
+        return Status.IGNORED, f"no pipelines for {event.repository} in {config.source}", []
+    verdicts = match(config, event)
+    starting = [verdict.pipeline.name for verdict in verdicts if verdict.starts]
+    if not starting:
+        reasons = "; ".join(f"{v.pipeline.name}: {v.reason}" for v in verdicts)
+        return Status.IGNORED, f"no pipeline matched: {reasons}", []
+    plural = "s" if len(starting) > 1 else ""
+    return Status.ACCEPTED, f"started {len(starting)} run{plural}: {', '.join(starting)}", verdicts
 
 
 def _http_status(event_name: str, status: str) -> int:

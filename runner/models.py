@@ -117,3 +117,43 @@ class DroppedRejections(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} dropped at {self.minute:%Y-%m-%d %H:%M}"
+
+
+class RunQuerySet(models.QuerySet):
+    def queued(self) -> "RunQuerySet":
+        return self.filter(status=Run.Status.QUEUED)
+
+    def running(self) -> "RunQuerySet":
+        return self.filter(status=Run.Status.RUNNING)
+
+
+class Run(models.Model):
+    """One pipeline started by one delivery, with everything the worker needs to run it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="runs")
+    repository = models.CharField(max_length=200)
+    pipeline = models.CharField(max_length=200)
+    event = models.CharField(max_length=64)
+    sha = models.CharField(max_length=64, blank=True)
+    ref = models.CharField(max_length=255, blank=True)
+    pr_number = models.PositiveIntegerField(null=True, blank=True)
+    from_fork = models.BooleanField(default=False)
+    # The pipeline as pipelines.yaml defined it when the delivery arrived.
+    definition = models.JSONField()
+    queue = models.CharField(max_length=64, default="default")
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(db_default=Now(), db_index=True)
+    # Read by the worker's and admin's queued()/running() filters.
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED, db_index=True)
+
+    objects = RunQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.repository} {self.pipeline} #{self.pk}"

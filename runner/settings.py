@@ -21,6 +21,8 @@ WEBHOOK_SECRET_FILE = DATA_DIR / "webhook-secret"
 WEBHOOK_SECRET = env_secret("WEBHOOK_SECRET", WEBHOOK_SECRET_FILE)
 WEBHOOK_PATH = env_str("WEBHOOK_PATH", "hooks/github/").strip("/") + "/"
 PIPELINES_FILE = Path(env_str("PIPELINES_FILE", str(BASE_DIR / "pipelines.yaml")))
+# How often, at most, a process looks whether PIPELINES_FILE changed (one stat call).
+PIPELINES_CHECK_SECONDS = float(env_int("PIPELINES_CHECK_SECONDS", 1))
 
 # GitHub caps payloads at 25 MB; a body above this is refused unread.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 25 * 1024 * 1024)
@@ -90,7 +92,8 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Any queue name: pipelines choose theirs with runs_on.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

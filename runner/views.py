@@ -4,7 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from runner import github, intake
+from runner import github, intake, webhook_secrets
 from runner.rejections import record_rejection
 
 READ_CHUNK_BYTES = 64 * 1024
@@ -25,20 +25,20 @@ def receive_github(request: HttpRequest) -> JsonResponse:
             raise Rejection(405, f"method {request.method} not allowed, GitHub sends POST")
         body = read_capped_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
         signature = request.headers.get("X-Hub-Signature-256")
-        if problem := github.signature_problem(webhook_secrets(), body, signature):
+        if problem := github.signature_format_problem(signature):
             raise Rejection(403, problem)
+        secret = github.signing_secret(webhook_secrets.accepted_secrets(), body, signature)
+        if secret is None:
+            raise Rejection(403, "X-Hub-Signature-256 does not match any configured secret")
         event = github.parse_event(request.headers, body)
+        if not webhook_secrets.secret_fits(secret, event.repository):
+            raise Rejection(403, f"signed with a secret that is not {event.repository}'s")
     except github.BadDelivery as error:
         return _reject(request, Rejection(400, str(error)), body)
     except Rejection as rejection:
         return _reject(request, rejection, body)
     answer = intake.receive(event)
     return JsonResponse(answer.as_json(), status=answer.http_status)
-
-
-def webhook_secrets() -> list[str]:
-    """Secrets a delivery's signature may be made with."""
-    return [settings.WEBHOOK_SECRET]
 
 
 def read_capped_body(request: HttpRequest, limit: int) -> bytes:

@@ -9,6 +9,14 @@ from django.conf import settings
 from runner.github import sign
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
+TEST_PIPELINES = Path(__file__).parent / "fixtures" / "pipelines.yaml"
+
+
+@pytest.fixture(autouse=True)
+def test_pipelines(settings):
+    """Every test runs against tests/fixtures/pipelines.yaml unless it says otherwise."""
+    settings.PIPELINES_FILE = TEST_PIPELINES
+    settings.PIPELINES_CHECK_SECONDS = 0
 
 
 def fixture_names() -> list[str]:

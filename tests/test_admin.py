@@ -18,7 +18,7 @@ def test_delivery_list_shows_each_delivery_and_its_outcome(admin_client, deliver
     response = admin_client.get(reverse("admin:runner_delivery_changelist"))
     assert response.status_code == 200
     assert b"refs/heads/main" in response.content
-    assert b"push accepted" in response.content
+    assert b"started 2 runs: test, deploy" in response.content
 
 
 def test_delivery_page_shows_its_payload(admin_client, delivered):

@@ -115,92 +115,119 @@ def test_bad_durations_are_named(duration):
 
 
 @pytest.mark.parametrize(
-    ("change", "expected"),
+    ("old", "new", "line", "where", "message"),
     [
+        ("        on:\n", "        colour: blue\n        on:\n", 5, "T", "unknown key 'colour'"),
         (
-            ("        on:\n", "        colour: blue\n        on:\n"),
-            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test: unknown key 'colour'",
+            "          push:\n",
+            "          push:\n          release:\n",
+            7,
+            "T.on",
+            "unknown event 'release'",
         ),
         (
-            ("          push:\n", "          push:\n          release:\n"),
-            "pipelines.yaml:7: repositories.acme/webapp.pipelines.test.on: unknown event 'release'",
+            "            run: make test\n",
+            "            run: [make, test]\n",
+            9,
+            "T.steps[0].run",
+            "must be a string, not a list",
         ),
         (
-            ("            run: make test\n", "            run: [make, test]\n"),
-            "pipelines.yaml:9: repositories.acme/webapp.pipelines.test.steps[0].run: must be a string, not a list",
+            "        steps:\n          - name: test\n            run: make test\n",
+            "        steps: []\n",
+            7,
+            "T.steps",
+            "is empty",
         ),
         (
-            (
-                "        steps:\n          - name: test\n            run: make test\n",
-                "        steps: []\n",
-            ),
-            "pipelines.yaml:7: repositories.acme/webapp.pipelines.test.steps: is empty",
+            "          push:\n",
+            "          push: {branches: 'v[12'}\n",
+            6,
+            "T.on.push.branches",
+            "bad pattern 'v[12'",
         ),
         (
-            ("          push:\n", "          push: {branches: 'v[12'}\n"),
-            "pipelines.yaml:6: repositories.acme/webapp.pipelines.test.on.push.branches: bad pattern 'v[12'",
+            "          push:\n",
+            "          push:\n          push:\n",
+            7,
+            "T.on",
+            "duplicate event 'push'",
         ),
         (
-            ("          push:\n", "          push:\n          push:\n"),
-            "pipelines.yaml:7: repositories.acme/webapp.pipelines.test.on: duplicate event 'push'",
+            "          - name: test\n",
+            "          - name: test\n            run: a\n          - name: test\n",
+            10,
+            "T.steps[1]",
+            "duplicate step name 'test'",
         ),
         (
-            (
-                "          - name: test\n",
-                "          - name: test\n            run: a\n          - name: test\n",
-            ),
-            "pipelines.yaml:10: repositories.acme/webapp.pipelines.test.steps[1]: duplicate step name 'test'",
+            "        on:\n",
+            "        secrets: [UNSET_TOKEN]\n        on:\n",
+            5,
+            "T.secrets",
+            "names UNSET_TOKEN, which is not set",
         ),
         (
-            ("        on:\n", "        secrets: [UNSET_TOKEN]\n        on:\n"),
-            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.secrets: names UNSET_TOKEN, which is not set",
+            "    pipelines:\n",
+            "    secret_env: MISSING_SECRET\n    pipelines:\n",
+            3,
+            "R.secret_env",
+            "names MISSING_SECRET, which is not set",
         ),
         (
-            ("    pipelines:\n", "    secret_env: MISSING_SECRET\n    pipelines:\n"),
-            "pipelines.yaml:3: repositories.acme/webapp.secret_env: names MISSING_SECRET, which is not set",
+            "        on:\n",
+            "        runs_on: 'two words'\n        on:\n",
+            5,
+            "T.runs_on",
+            "'two words' is not a queue name",
         ),
         (
-            ("        on:\n", "        runs_on: 'two words'\n        on:\n"),
-            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.runs_on: 'two words' is not a queue name",
+            "        on:\n",
+            "        checkout: yes please\n        on:\n",
+            5,
+            "T.checkout",
+            "must be true or false, not a string",
         ),
         (
-            ("        on:\n", "        checkout: yes please\n        on:\n"),
-            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.checkout: must be true or false, not a string",
+            "        on:\n",
+            "        workdir: relative/dir\n        on:\n",
+            5,
+            "T.workdir",
+            "must be an absolute path",
         ),
         (
-            ("        on:\n", "        workdir: relative/dir\n        on:\n"),
-            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.workdir: must be an absolute path",
+            "        on:\n",
+            "        env: {GITHUB_SHA: forged}\n        on:\n",
+            5,
+            "T.env",
+            "'GITHUB_SHA' cannot be set",
         ),
         (
-            ("        on:\n", "        env: {GITHUB_SHA: forged}\n        on:\n"),
-            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.env: 'GITHUB_SHA' cannot be set",
+            "        on:\n",
+            "        env: {DEBUG: true}\n        on:\n",
+            5,
+            "T.env.DEBUG",
+            "must be a string (quote it)",
         ),
         (
-            ("        on:\n", "        env: {DEBUG: true}\n        on:\n"),
-            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.env.DEBUG: must be a string (quote it)",
+            "          push:\n",
+            "          pull_request: {types: [opened, merged]}\n",
+            6,
+            "T.on.pull_request.types",
+            "unknown type 'merged'",
         ),
-        (
-            ("          push:\n", "          pull_request: {types: [opened, merged]}\n"),
-            "pipelines.yaml:6: repositories.acme/webapp.pipelines.test.on.pull_request.types: unknown type 'merged'",
-        ),
-        (
-            ("  acme/webapp:\n", "  acme:\n"),
-            "pipelines.yaml:2: repositories.acme: is not owner/name",
-        ),
-        (
-            ("        on:\n          push:\n", "        on: {}\n"),
-            "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.on: names no event",
-        ),
-        (
-            ("        on:\n          push:\n", ""),
-            "pipelines.yaml:4: repositories.acme/webapp.pipelines.test: needs 'on'",
-        ),
+        ("  acme/webapp:\n", "  acme:\n", 2, "repositories.acme", "is not owner/name"),
+        ("        on:\n          push:\n", "        on: {}\n", 5, "T.on", "names no event"),
+        ("        on:\n          push:\n", "", 4, "T", "needs 'on'"),
     ],
 )
-def test_each_mistake_is_reported_with_file_line_and_place(change, expected):
-    old, new = change
+def test_each_mistake_is_reported_with_file_line_and_place(old, new, line, where, message):
+    # T is the test pipeline's path, R its repository's.
+    where = where.replace("T", "repositories.acme/webapp.pipelines.test", 1)
+    where = where.replace("R", "repositories.acme/webapp", 1)
     assert old in MINIMAL
     reported = problems(MINIMAL.replace(old, new, 1))
+    expected = f"pipelines.yaml:{line}: {where}: {message}"
     assert any(problem.startswith(expected) for problem in reported), reported
 
 

@@ -25,13 +25,13 @@ def test_signed_push_is_accepted_and_stored(post_delivery):
     delivery = SignedDelivery.of_fixture("push__branch")
     response = post_delivery(delivery)
     assert response.status_code == 202
+    stored = Delivery.objects.get()
     assert answer_of(response) == {
         "delivery": delivery.delivery_id,
         "status": "accepted",
-        "runs": [],
-        "detail": "push accepted",
+        "runs": list(stored.runs.order_by("pk").values_list("pk", flat=True)),
+        "detail": "started 2 runs: test, deploy",
     }
-    stored = Delivery.objects.get()
     assert (stored.delivery_id, stored.event, stored.repository, stored.sender, stored.ref) == (
         delivery.delivery_id,
         "push",
@@ -235,7 +235,7 @@ def test_repeat_of_a_processed_delivery_returns_the_first_answer_and_does_nothin
         "delivery": delivery.delivery_id,
         "status": "duplicate",
         "runs": answer_of(first)["runs"],
-        "detail": "delivery was already accepted: push accepted",
+        "detail": "delivery was already accepted: started 2 runs: test, deploy",
     }
     original = Delivery.objects.originals().get()
     assert original.attempts == 1
@@ -280,7 +280,7 @@ def test_each_delivery_is_logged_on_one_line(post_delivery, caplog):
     lines = [record.getMessage() for record in caplog.records if record.name == "runner.intake"]
     assert lines == [
         f"delivery={delivery.delivery_id} event=push repository=acme/webapp "
-        "outcome=accepted detail=push accepted"
+        "outcome=accepted detail=started 2 runs: test, deploy"
     ]
 
 

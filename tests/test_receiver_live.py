@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from runner import views
+from runner import webhook_secrets
 from runner.models import Delivery, RejectedRequest
 from tests.conftest import SignedDelivery
 
@@ -68,7 +68,9 @@ def test_selftest_reports_status_and_time_against_githubs_limit(hook_url, capsys
 
 
 def test_selftest_fails_when_the_receiver_refuses_the_ping(hook_url, monkeypatch):
-    monkeypatch.setattr(views, "webhook_secrets", lambda: ["the receiver's other secret"])
+    monkeypatch.setattr(
+        webhook_secrets, "accepted_secrets", lambda: ["the receiver's other secret"]
+    )
     with pytest.raises(CommandError, match="the receiver answered 403, expected 200"):
         call_command("selftest", url=hook_url)
 
