@@ -1,5 +1,10 @@
+import os
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Error, register
+
+from runner.pipelines_file import PipelinesError, load_pipelines
 
 
 @register()
@@ -20,13 +25,15 @@ def webhook_secret_is_set(app_configs, **kwargs) -> list[Error]:
 
 
 @register()
-def django_secret_key_is_set(app_configs, **kwargs) -> list[Error]:
-    if settings.SECRET_KEY:
-        return []
-    return [
-        Error(
-            "DJANGO_SECRET_KEY is not set.",
-            hint="Set DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE); `make run` generates one.",
-            id="hookrunner.E002",
-        )
-    ]
+def pipelines_file_is_valid(app_configs, **kwargs) -> list[Error]:
+    try:
+        load_pipelines(Path(settings.PIPELINES_FILE), os.environ)
+    except PipelinesError as error:
+        return [
+            Error(
+                f"{settings.PIPELINES_FILE} is invalid:\n{error}",
+                hint="Fix the lines above; `manage.py check_pipelines` lists every problem.",
+                id="hookrunner.E002",
+            )
+        ]
+    return []

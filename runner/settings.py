@@ -90,6 +90,9 @@ DATABASES = {
         env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'hookrunner.sqlite3'}")
     )
 }
+if not env_str("DATABASE_URL"):
+    # SQLite creates its file but not the folder; a fresh checkout has no var/ yet.
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Any queue name: pipelines choose theirs with runs_on.

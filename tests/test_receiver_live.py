@@ -1,5 +1,6 @@
 """The receiver over real HTTP, on Django's live server."""
 
+import json
 import socket
 import urllib.error
 import urllib.request
@@ -8,9 +9,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django_tasks_db.models import DBTaskResult
 
 from runner import webhook_secrets
-from runner.models import Delivery, RejectedRequest
+from runner.models import Delivery, RejectedRequest, Run
 from tests.conftest import SignedDelivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,6 +37,17 @@ def test_signed_push_over_http_is_committed(hook_url):
     status, _ = post(hook_url, delivery)
     assert status == 202
     assert Delivery.objects.get(delivery_id=delivery.delivery_id).status == "accepted"
+
+
+def test_signed_push_over_http_queues_its_runs_and_tasks_together(hook_url):
+    delivery = SignedDelivery.of_fixture("push__branch")
+    status, body = post(hook_url, delivery)
+    assert status == 202
+    runs = Run.objects.order_by("pk")
+    assert json.loads(body)["runs"] == [run.pk for run in runs]
+    assert [run.pipeline for run in runs] == ["test", "deploy"]
+    tasks = DBTaskResult.objects.filter(id__in=[run.task_id for run in runs])
+    assert sorted(task.queue_name for task in tasks) == ["default", "deploy"]
 
 
 def test_forged_push_over_http_is_403_and_recorded(hook_url):

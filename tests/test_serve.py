@@ -166,6 +166,47 @@ def test_receiver_goes_away_when_serve_itself_is_killed(server):
     raise AssertionError("gunicorn outlived the serve process that started it")
 
 
+def test_invalid_pipelines_file_stops_serve_with_its_problems(tmp_path):
+    broken = tmp_path / "pipelines.yaml"
+    broken.write_text("repositories:\n  acme/webapp:\n    pipelines: {}\n")
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
+    env.update(DATA_DIR=str(tmp_path), PIPELINES_FILE=str(broken), PORT=str(free_port()))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "serve"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"{broken}:3: repositories.acme/webapp.pipelines: lists no pipeline" in result.stderr
+
+
+def test_gunicorn_alone_refuses_to_start_with_an_invalid_pipelines_file(tmp_path):
+    broken = tmp_path / "pipelines.yaml"
+    broken.write_text("repositories: {acme/webapp: {pipelines: {}}}\n")
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
+    env.update(
+        DATA_DIR=str(tmp_path),
+        PIPELINES_FILE=str(broken),
+        PORT=str(free_port()),
+        WEBHOOK_SECRET="s",
+        DJANGO_SECRET_KEY="k",
+    )
+    config = BASE_DIR / "deploy" / "gunicorn.conf.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", str(config)],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "repositories.acme/webapp.pipelines: lists no pipeline" in result.stderr
+
+
 def test_check_refuses_to_serve_without_a_webhook_secret(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
     env.update(DATA_DIR=str(tmp_path), DJANGO_SECRET_KEY="x")

@@ -1,0 +1,92 @@
+"""Validate a pipelines file: every problem with its line, or a summary of what it configures."""
+
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from runner.pipelines import Pipeline, PullRequestTrigger, PushTrigger
+from runner.pipelines_file import PipelinesError, load_pipelines
+
+
+class Command(BaseCommand):
+    help = "Check pipelines.yaml (or FILE): list every problem and exit 1, or summarise it."
+    # A broken file must not stop the command that explains what is broken.
+    requires_system_checks = []
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("file", nargs="?", help="default: PIPELINES_FILE")
+
+    def handle(self, *args, file: str | None, **options) -> None:
+        path = Path(file) if file else Path(settings.PIPELINES_FILE)
+        try:
+            config = load_pipelines(path, os.environ)
+        except PipelinesError as error:
+            for problem in error.problems:
+                self.stderr.write(str(problem))
+            self.stderr.write(f"{counted(len(error.problems), 'problem')} in {path}")
+            sys.exit(1)
+        pipelines = sum(len(entry.pipelines) for entry in config.repositories)
+        repositories = counted(len(config.repositories), "repository", "repositories")
+        self.stdout.write(f"{path}: valid, {repositories}, {counted(pipelines, 'pipeline')}")
+        for entry in config.repositories:
+            secret = f"secret from {entry.secret_env}" if entry.secret_env else "WEBHOOK_SECRET"
+            self.stdout.write(f"  {entry.pattern} ({secret})")
+            for pipeline in entry.pipelines:
+                self.stdout.write(f"    {pipeline.name}: {describe(pipeline)}")
+
+
+def counted(count: int, singular: str, plural: str = "") -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def describe(pipeline: Pipeline) -> str:
+    triggers = [t for t in (push_text(pipeline.push), pr_text(pipeline.pull_request)) if t]
+    parts = [
+        " and ".join(triggers),
+        counted(len(pipeline.steps), "step"),
+        f"timeout {pipeline.timeout}s",
+        f"queue {pipeline.runs_on}",
+    ]
+    if pipeline.checkout:
+        parts.append("checkout")
+    if pipeline.workdir:
+        parts.append(f"in {pipeline.workdir}")
+    if pipeline.secrets:
+        parts.append(f"secrets {', '.join(pipeline.secrets)}")
+    if pipeline.concurrency:
+        parts.append(f"concurrency group {pipeline.concurrency.group}")
+    if pipeline.forks:
+        parts.append("runs forks")
+    return "; ".join(parts)
+
+
+def patterns(name: str, globs) -> str:
+    return f"{name} {', '.join(glob.pattern for glob in globs)}" if globs else ""
+
+
+def push_text(trigger: PushTrigger | None) -> str:
+    if trigger is None:
+        return ""
+    filters = [
+        patterns("branches", trigger.branches),
+        patterns("branches_ignore", trigger.branches_ignore),
+        patterns("tags", trigger.tags),
+        patterns("tags_ignore", trigger.tags_ignore),
+        "deletions" if trigger.deletions else "",
+    ]
+    shown = [text for text in filters if text]
+    return f"push ({'; '.join(shown)})" if shown else "push (any ref)"
+
+
+def pr_text(trigger: PullRequestTrigger | None) -> str:
+    if trigger is None:
+        return ""
+    filters = [
+        ", ".join(sorted(trigger.types)),
+        patterns("branches", trigger.branches),
+        patterns("branches_ignore", trigger.branches_ignore),
+    ]
+    return f"pull_request ({'; '.join(text for text in filters if text)})"

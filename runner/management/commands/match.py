@@ -1,0 +1,44 @@
+"""Which pipelines a delivery would start, and for the others the trigger that said no."""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from runner.github import BadDelivery, parse_event
+from runner.pipelines import is_from_fork, match
+from runner.pipelines_file import PipelinesError, load_pipelines
+
+
+class Command(BaseCommand):
+    help = "Show which pipelines a delivery (EVENT and its JSON payload file) would start."
+    requires_system_checks = []
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("event", help="the X-GitHub-Event value: push, pull_request, ...")
+        parser.add_argument("payload_file", help="the delivery's JSON payload")
+        parser.add_argument("--pipelines", help="pipelines file (default: PIPELINES_FILE)")
+
+    def handle(self, *args, event: str, payload_file: str, pipelines: str | None, **options):
+        path = Path(pipelines) if pipelines else Path(settings.PIPELINES_FILE)
+        try:
+            body = Path(payload_file).read_bytes()
+        except OSError as error:
+            raise CommandError(f"{payload_file}: {error.strerror}") from None
+        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": "match", "Content-Type": ""}
+        try:
+            delivery = parse_event(headers, body)
+            config = load_pipelines(path, os.environ)
+        except (BadDelivery, PipelinesError) as error:
+            raise CommandError(str(error)) from None
+        entry = config.entry_for(delivery.repository)
+        if entry is None:
+            self.stdout.write(f"no entry in {path} covers {delivery.repository or 'this event'}")
+            return
+        fork = " from a fork" if is_from_fork(delivery) else ""
+        where = f"{delivery.repository} {delivery.ref}".strip()
+        self.stdout.write(f"{event}{fork} to {where}, via {entry.pattern}:")
+        for verdict in match(config, delivery):
+            outcome = "starts" if verdict.starts else f"does not start: {verdict.reason}"
+            self.stdout.write(f"  {verdict.pipeline.name}: {outcome}")

@@ -1,0 +1,103 @@
+"""check_pipelines, match, and the start-up check of pipelines.yaml."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.core.management.base import SystemCheckError
+
+from tests.conftest import FIXTURES, TEST_PIPELINES
+
+BROKEN = """\
+repositories:
+  acme/webapp:
+    pipelines:
+      test:
+        on: {push: {branches: "[x"}}
+        steps: []
+"""
+
+
+@pytest.fixture
+def broken_file(tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(BROKEN)
+    return path
+
+
+def test_check_pipelines_summarises_a_valid_file(capsys):
+    call_command("check_pipelines", str(TEST_PIPELINES))
+    output = capsys.readouterr().out
+    assert f"{TEST_PIPELINES}: valid, 1 repository, 2 pipelines" in output
+    assert "  acme/webapp (WEBHOOK_SECRET)" in output
+    assert "    deploy: push (branches main); 1 step; timeout 3600s; queue deploy" in output
+
+
+def test_check_pipelines_lists_every_problem_and_exits_1(broken_file, capsys):
+    with pytest.raises(SystemExit) as exited:
+        call_command("check_pipelines", str(broken_file))
+    assert exited.value.code == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [
+        f"{broken_file}:5: repositories.acme/webapp.pipelines.test.on.push.branches: "
+        "bad pattern '[x': '[' at position 1 is never closed",
+        f"{broken_file}:6: repositories.acme/webapp.pipelines.test.steps: "
+        "is empty; a pipeline needs at least one step",
+        f"2 problems in {broken_file}",
+    ]
+
+
+def test_check_pipelines_defaults_to_the_configured_file(settings, broken_file):
+    settings.PIPELINES_FILE = broken_file
+    with pytest.raises(SystemExit):
+        call_command("check_pipelines")
+
+
+def test_match_shows_what_starts_and_what_said_no(capsys):
+    call_command("match", "push", str(FIXTURES / "push__tag.json"))
+    assert capsys.readouterr().out.splitlines() == [
+        "push to acme/webapp refs/tags/v1.2.0, via acme/webapp:",
+        "  test: does not start: tag v1.2.0: the push trigger lists only branches",
+        "  deploy: does not start: tag v1.2.0: the push trigger lists only branches",
+    ]
+
+
+def test_match_names_a_fork(capsys):
+    call_command("match", "pull_request", str(FIXTURES / "pull_request__from_fork.json"))
+    output = capsys.readouterr().out
+    assert output.startswith("pull_request from a fork to acme/webapp")
+    assert "test: does not start: the pull request comes from mallory/webapp" in output
+
+
+def test_match_takes_another_pipelines_file(tmp_path, capsys):
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        "repositories:\n  acme/*:\n    pipelines:\n"
+        "      tags: {on: {push: {tags: 'v*'}}, steps: [{name: s, run: echo}]}\n"
+    )
+    call_command("match", "push", str(FIXTURES / "push__tag.json"), pipelines=str(other))
+    assert "  tags: starts" in capsys.readouterr().out
+
+
+def test_match_says_when_no_entry_covers_the_repository(tmp_path, capsys):
+    payload = tmp_path / "push.json"
+    payload.write_text('{"ref": "refs/heads/x", "after": "a", "repository": {"full_name": "x/y"}}')
+    call_command("match", "push", str(payload))
+    assert capsys.readouterr().out == f"no entry in {TEST_PIPELINES} covers x/y\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("[1]", "payload is a JSON list"), ("{}", "push payload field repository.full_name")],
+)
+def test_match_refuses_an_unusable_payload(tmp_path, content, message):
+    payload = tmp_path / "push.json"
+    payload.write_text(content)
+    with pytest.raises(CommandError, match=message):
+        call_command("match", "push", str(payload))
+
+
+@pytest.mark.django_db
+def test_invalid_pipelines_file_fails_the_system_check(settings, broken_file):
+    settings.PIPELINES_FILE = broken_file
+    with pytest.raises(SystemCheckError, match=r"hookrunner\.E002") as raised:
+        call_command("check")
+    assert "bad pattern '[x'" in str(raised.value)
