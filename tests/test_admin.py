@@ -1,8 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from runner.models import Delivery, DroppedRejections, RejectedRequest
-from tests.conftest import SignedDelivery
+from runner.models import Delivery, DroppedRejections, RejectedRequest, Run
+from tests.conftest import TEST_PIPELINES, SignedDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -49,3 +49,36 @@ def test_history_cannot_be_edited_or_added(admin_client, delivered):
     admin_client.post(url, {"status": "failed"})
     delivery.refresh_from_db()
     assert delivery.status == "accepted"
+
+
+def test_run_list_shows_queued_runs(admin_client, delivered):
+    response = admin_client.get(reverse("admin:runner_run_changelist"))
+    assert response.status_code == 200
+    assert b"deploy" in response.content
+    assert b"fdf0d9b48aca" in response.content
+
+
+def test_run_page_shows_the_pipeline_as_it_was(admin_client, delivered):
+    run = Run.objects.get(pipeline="deploy")
+    response = admin_client.get(reverse("admin:runner_run_change", args=[run.pk]))
+    assert response.status_code == 200
+    assert b"make deploy" in response.content
+
+
+def test_delivery_page_lists_its_runs(admin_client, delivered):
+    delivery = Delivery.objects.get()
+    response = admin_client.get(reverse("admin:runner_delivery_change", args=[delivery.pk]))
+    assert reverse("admin:runner_run_change", args=[Run.objects.first().pk]).encode() in (
+        response.content
+    )
+
+
+def test_every_admin_page_shows_a_broken_pipelines_file(admin_client, settings, tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(TEST_PIPELINES.read_text())
+    settings.PIPELINES_FILE = path
+    assert b"has errors" not in admin_client.get(reverse("admin:index")).content
+    path.write_text("repositories: {}\n")
+    response = admin_client.get(reverse("admin:index"))
+    assert b"has errors, so the last valid configuration stays in force" in response.content
+    assert b"repositories: lists no repository" in response.content
