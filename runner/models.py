@@ -148,7 +148,8 @@ class Run(models.Model):
     # The pipeline as pipelines.yaml defined it when the delivery arrived.
     definition = models.JSONField()
     queue = models.CharField(max_length=64, default="default")
-    task_id = models.CharField(max_length=64, blank=True)
+    # The django-tasks-db task that executes this run; the task finds its run by it.
+    task_id = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
     # Read by the worker's and admin's queued()/running() filters.
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED, db_index=True)

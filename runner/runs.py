@@ -7,26 +7,27 @@ from runner.tasks import execute_run
 
 
 def start_runs(delivery_pk: int, event: Event, verdicts: list[Verdict]) -> list[int]:
-    """Create a queued Run and its task per starting verdict; call inside a transaction."""
+    """Queue a task and create its Run per starting verdict; call inside a transaction.
+
+    The task is enqueued first so each Run is inserted knowing its task: one statement
+    less per run than inserting, enqueueing, then linking the two.
+    """
     from_fork = is_from_fork(event)
-    run_ids = []
-    for verdict in verdicts:
-        if not verdict.starts:
-            continue
-        pipeline = verdict.pipeline
-        run = Run.objects.create(
+    runs = Run.objects.bulk_create(
+        Run(
             delivery_id=delivery_pk,
             repository=event.repository[:200],
-            pipeline=pipeline.name[:200],
+            pipeline=verdict.pipeline.name[:200],
             event=event.name,
             sha=event.sha[:64],
             ref=event.ref[:255],
             pr_number=event.pr_number,
             from_fork=from_fork,
-            definition=pipeline.snapshot(from_fork),
-            queue=pipeline.runs_on,
+            definition=verdict.pipeline.snapshot(from_fork),
+            queue=verdict.pipeline.runs_on,
+            task_id=str(execute_run.using(queue_name=verdict.pipeline.runs_on).enqueue().id),
         )
-        task = execute_run.using(queue_name=pipeline.runs_on).enqueue(run.pk)
-        Run.objects.filter(pk=run.pk).update(task_id=str(task.id))
-        run_ids.append(run.pk)
-    return run_ids
+        for verdict in verdicts
+        if verdict.starts
+    )
+    return [run.pk for run in runs]

@@ -45,7 +45,7 @@ def test_each_run_has_its_task_queued_on_the_pipelines_queue(post_delivery):
         task = DBTaskResult.objects.get(id=run.task_id)
         assert task.task_path == "runner.tasks.execute_run"
         assert task.queue_name == run.queue
-        assert task.args_kwargs == {"args": [run.pk], "kwargs": {}}
+        assert task.args_kwargs == {"args": [], "kwargs": {}}
         assert task.status == "READY"
 
 
