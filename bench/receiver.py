@@ -105,7 +105,20 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
-def configure_own_server(data_dir: Path) -> Target:
+def write_pipelines(data_dir: Path, runs: int) -> Path:
+    """A pipelines file whose push to acme/webapp main starts `runs` pipelines.
+
+    With none, one tags-only pipeline is still matched against each push, and said no to.
+    """
+    step = "steps: [{name: s, run: 'true'}]"
+    pipelines = [f"      run{i}: {{on: {{push: {{branches: main}}}}, {step}}}" for i in range(runs)]
+    pipelines = pipelines or [f"      tags: {{on: {{push: {{tags: 'v*'}}}}, {step}}}"]
+    path = data_dir / "pipelines.yaml"
+    path.write_text("repositories:\n  acme/webapp:\n    pipelines:\n" + "\n".join(pipelines) + "\n")
+    return path
+
+
+def configure_own_server(data_dir: Path, runs: int) -> Target:
     """Point this process's environment (inherited by the server) at a fresh setup."""
     port = free_loopback_port()
     secret = secrets.token_urlsafe(32)
@@ -119,6 +132,7 @@ def configure_own_server(data_dir: Path) -> Target:
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "DJANGO_SETTINGS_MODULE": "runner.settings",
+            "PIPELINES_FILE": str(write_pipelines(data_dir, runs)),
         }
     )
     os.environ.pop("WEBHOOK_SECRET_FILE", None)
@@ -171,10 +185,10 @@ def stop(server: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def own_server(log: Path) -> Iterator[Target]:
+def own_server(log: Path, runs: int) -> Iterator[Target]:
     """A migrated receiver in a temporary data folder, stopped on the way out."""
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-") as data_dir:
-        target = configure_own_server(Path(data_dir))
+        target = configure_own_server(Path(data_dir), runs)
         migrate(log)
         server = start_gunicorn(log)
         try:
@@ -338,18 +352,20 @@ async def run_level(
 # --- results -----------------------------------------------------------------------------
 
 
-def count_committed(prefix: str) -> int:
-    """Stored Delivery rows whose id starts with `prefix`, or -1 if they cannot be read."""
+def count_committed(prefix: str) -> tuple[int, int]:
+    """Stored deliveries whose id starts with `prefix`, and their runs; -1 if unreadable."""
     try:
         import django
 
         django.setup()
-        from runner.models import Delivery
+        from runner.models import Delivery, Run
 
-        return Delivery.objects.filter(delivery_id__startswith=prefix).count()
+        deliveries = Delivery.objects.filter(delivery_id__startswith=prefix).count()
+        runs = Run.objects.filter(delivery__delivery_id__startswith=prefix).count()
+        return deliveries, runs
     except Exception as error:
         print(f"cannot count committed deliveries: {type(error).__name__}: {error}")
-        return -1
+        return -1, -1
 
 
 def describe(result: LevelResult) -> str:
@@ -361,8 +377,10 @@ def describe(result: LevelResult) -> str:
     )
 
 
-def summary(results: list[LevelResult], sent: int, committed: int) -> dict[str, float | int]:
-    numbers: dict[str, float | int] = {}
+def summary(
+    results: list[LevelResult], sent: int, committed: int, runs: int
+) -> dict[str, float | int]:
+    numbers: dict[str, float | int] = {"runs_per_delivery": runs}
     for result in results:
         level = result.concurrency
         numbers[f"rps_c{level}"] = round(result.rps, 1)
@@ -393,9 +411,11 @@ def bench(target: Target, levels: list[int], requests: int, warmup: int) -> dict
     prefix = f"bench-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}-"
     print(f"target http://{target.host}:{target.port}{target.path}, delivery ids {prefix}*")
     results, sent = asyncio.run(run_levels(target, prefix, levels, requests, warmup))
-    committed = count_committed(prefix)
+    committed, runs = count_committed(prefix)
     print(f"committed {committed} of the {sent} deliveries answered 202", flush=True)
-    return summary(results, sent, committed)
+    runs_per_delivery = round(runs / committed, 2) if committed > 0 else 0
+    print(f"with {runs} queued runs, {runs_per_delivery} per delivery", flush=True)
+    return summary(results, sent, committed, runs_per_delivery)
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -405,6 +425,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
     parser.add_argument("--url", help="a running receiver (loopback only) instead of our own")
     parser.add_argument("--secret", default=os.environ.get("WEBHOOK_SECRET"))
+    parser.add_argument(
+        "--runs", type=int, default=0, help="pipelines each push starts (own server only)"
+    )
     arguments = parser.parse_args()
     arguments.levels = [int(level) for level in arguments.concurrency.split(",")]
     if arguments.url and not arguments.secret:
@@ -422,7 +445,7 @@ def main() -> int:
         os.close(descriptor)
         log = Path(name)
         print(f"server output: {log}", flush=True)
-        with own_server(log) as target:
+        with own_server(log, arguments.runs) as target:
             numbers = bench(target, *run)
         print(f"server log: {server_log_summary(log)}")
     print(json.dumps(numbers))

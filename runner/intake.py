@@ -12,8 +12,8 @@ from django.utils import timezone
 from runner.db import write_transaction
 from runner.github import Event
 from runner.models import Delivery
-from runner.pipelines import Verdict, match
-from runner.pipelines_store import current_pipelines
+from runner.pipelines import Config, Verdict, match
+from runner.pipelines_store import pipelines_store
 from runner.runs import start_runs
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,10 @@ Status = Delivery.Status
 # A delivery still marked received this long after it arrived was cut off mid-processing
 # (its process died), so a redelivery may process it again.
 ABANDONED_AFTER = timedelta(minutes=1)
+
+
+class InvalidPipelines(RuntimeError):
+    """No valid pipelines file was ever loaded, so nothing can be matched."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,13 @@ class Answer:
         }
 
 
-def receive(event: Event) -> Answer:
+def receive(event: Event, config: Config | None) -> Answer:
+    """Store, then process `event` against `config` (None: no valid pipelines file yet)."""
     try:
         pk = _store(event)
     except IntegrityError:
-        return _receive_again(event)
-    return _process(pk, event)
+        return _receive_again(event, config)
+    return _process(pk, event, config)
 
 
 def _store(event: Event) -> int:
@@ -66,10 +71,10 @@ def _store(event: Event) -> int:
         )
 
 
-def _receive_again(event: Event) -> Answer:
+def _receive_again(event: Event, config: Config | None) -> Answer:
     original = Delivery.objects.originals().get(delivery_id=event.delivery_id)
     if _claim_retry(original):
-        return _process(original.pk, event)
+        return _process(original.pk, event, config)
     detail = _repeat_detail(original)
     with write_transaction():
         Delivery.objects.create(
@@ -112,13 +117,14 @@ def _repeat_detail(original: Delivery) -> str:
     return f"delivery was already {original.status}: {original.detail}"
 
 
-def _process(pk: int, event: Event) -> Answer:
+def _process(pk: int, event: Event, config: Config | None) -> Answer:
     run_ids: list[int] = []
     try:
-        status, detail, verdicts = _decide(event)
+        status, detail, verdicts = _decide(event, config)
         # Runs, their tasks and the outcome commit together: a 2xx means all are queued.
         with write_transaction():
-            run_ids = start_runs(pk, event, verdicts)
+            if any(verdict.starts for verdict in verdicts):
+                run_ids = start_runs(pk, event, verdicts)
             Delivery.objects.set_outcome(pk, status, detail)
     except Exception as error:
         run_ids = []
@@ -131,12 +137,13 @@ def _process(pk: int, event: Event) -> Answer:
     return Answer(event.delivery_id, status, detail, _http_status(event.name, status), run_ids)
 
 
-def _decide(event: Event) -> tuple[str, str, list[Verdict]]:
+def _decide(event: Event, config: Config | None) -> tuple[str, str, list[Verdict]]:
     if event.is_ping:
         return Status.ACCEPTED, f"pong: hook {event.hook_id or '?'} reached hookrunner", []
     if not event.is_acted_on:
         return Status.IGNORED, f"hookrunner does not act on {event.name} events", []
-    config = current_pipelines()
+    if config is None:
+        raise InvalidPipelines(pipelines_store().error)
     if config.entry_for(event.repository) is None:
         return Status.IGNORED, f"no pipelines for {event.repository} in {config.source}", []
     verdicts = match(config, event)

@@ -80,6 +80,9 @@ def pipelines_store() -> PipelinesStore:
     """The process's store, for the file settings name now."""
     global _store
     path = Path(settings.PIPELINES_FILE)
+    store = _store
+    if store is not None and store.path == path:
+        return store
     with _store_lock:
         if _store is None or _store.path != path:
             _store = PipelinesStore(path, settings.PIPELINES_CHECK_SECONDS)
@@ -88,3 +91,11 @@ def pipelines_store() -> PipelinesStore:
 
 def current_pipelines() -> Config:
     return pipelines_store().current()
+
+
+def pipelines_in_force() -> Config | None:
+    """The configuration in force, or None while the file was never valid (store.error)."""
+    try:
+        return current_pipelines()
+    except PipelinesError:
+        return None

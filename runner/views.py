@@ -5,6 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from runner import github, intake, webhook_secrets
+from runner.pipelines_store import pipelines_in_force
 from runner.rejections import record_rejection
 
 READ_CHUNK_BYTES = 64 * 1024
@@ -27,17 +28,18 @@ def receive_github(request: HttpRequest) -> JsonResponse:
         signature = request.headers.get("X-Hub-Signature-256")
         if problem := github.signature_format_problem(signature):
             raise Rejection(403, problem)
-        secret = github.signing_secret(webhook_secrets.accepted_secrets(), body, signature)
+        config = pipelines_in_force()
+        secret = github.signing_secret(webhook_secrets.accepted_secrets(config), body, signature)
         if secret is None:
             raise Rejection(403, "X-Hub-Signature-256 does not match any configured secret")
         event = github.parse_event(request.headers, body)
-        if not webhook_secrets.secret_fits(secret, event.repository):
+        if not webhook_secrets.secret_fits(config, secret, event.repository):
             raise Rejection(403, f"signed with a secret that is not {event.repository}'s")
     except github.BadDelivery as error:
         return _reject(request, Rejection(400, str(error)), body)
     except Rejection as rejection:
         return _reject(request, rejection, body)
-    answer = intake.receive(event)
+    answer = intake.receive(event, config)
     return JsonResponse(answer.as_json(), status=answer.http_status)
 
 

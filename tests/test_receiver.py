@@ -202,7 +202,7 @@ def test_oddly_shaped_payload_never_causes_a_500(post_delivery, event, payload):
 
 
 def test_crash_while_processing_keeps_the_delivery_with_its_error(post_delivery, monkeypatch):
-    def crash(event):
+    def crash(event, config):
         raise RuntimeError("matcher exploded")
 
     monkeypatch.setattr(intake, "_decide", crash)
@@ -217,7 +217,7 @@ def test_crash_while_processing_keeps_the_delivery_with_its_error(post_delivery,
 def test_failed_delivery_is_processed_when_github_redelivers_it(post_delivery, monkeypatch):
     delivery = SignedDelivery.of_fixture("push__branch")
     with monkeypatch.context() as patch:
-        patch.setattr(intake, "_decide", lambda event: 1 / 0)
+        patch.setattr(intake, "_decide", lambda event, config: 1 / 0)
         assert post_delivery(delivery).status_code == 500
     response = post_delivery(delivery)
     assert response.status_code == 202

@@ -82,7 +82,7 @@ def test_selftest_reports_status_and_time_against_githubs_limit(hook_url, capsys
 
 def test_selftest_fails_when_the_receiver_refuses_the_ping(hook_url, monkeypatch):
     monkeypatch.setattr(
-        webhook_secrets, "accepted_secrets", lambda: ["the receiver's other secret"]
+        webhook_secrets, "accepted_secrets", lambda config: ["the receiver's other secret"]
     )
     with pytest.raises(CommandError, match="the receiver answered 403, expected 200"):
         call_command("selftest", url=hook_url)

@@ -185,5 +185,5 @@ def test_broken_pipelines_file_at_first_use_fails_the_delivery_but_keeps_it(
     assert response.status_code == 500
     stored = Delivery.objects.get()
     assert stored.status == Delivery.Status.FAILED
-    assert "PipelinesError" in stored.detail
+    assert "InvalidPipelines" in stored.detail
     assert "YAML syntax" in stored.detail
