@@ -300,3 +300,11 @@ def test_yaml_anchors_and_merge_keys_can_share_settings():
         """)
     other = config.repositories[0].pipelines[1]
     assert (other.runs_on, other.steps[0].run) == ("other", "echo a")
+
+
+def test_full_example_in_the_readme_is_valid():
+    readme = (BASE_DIR / "README.md").read_text()
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    environ = {"WEBAPP_HOOK_SECRET": "s", "DEPLOY_TOKEN": "t"}
+    config = parse_pipelines(example, "README.md", environ)
+    assert [p.name for p in config.repositories[0].pipelines] == ["test", "deploy"]
