@@ -21,6 +21,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 SERVER_ENV_NAMES = ("DATABASE_URL", "WEBHOOK_SECRET", "DJANGO_SECRET_KEY", "DATA_DIR")
 
 
+def server_env(**changes: str) -> dict[str, str]:
+    """This process's environment without the server's own settings, plus `changes`."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
+    return {**env, **changes}
+
+
+def run_until_exit(command: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *command], cwd=BASE_DIR, env=server_env(**env),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -31,8 +44,9 @@ class Server:
     def __init__(self, data_dir: Path, **environment: str) -> None:
         self.port = free_port()
         self.data_dir = data_dir
-        env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
-        env.update(DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(self.port), **environment)
+        env = server_env(
+            DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(self.port), **environment
+        )
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve"],
             cwd=BASE_DIR,
@@ -169,16 +183,10 @@ def test_receiver_goes_away_when_serve_itself_is_killed(server):
 def test_invalid_pipelines_file_stops_serve_with_its_problems(tmp_path):
     broken = tmp_path / "pipelines.yaml"
     broken.write_text("repositories:\n  acme/webapp:\n    pipelines: {}\n")
-    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
-    env.update(DATA_DIR=str(tmp_path), PIPELINES_FILE=str(broken), PORT=str(free_port()))
-    result = subprocess.run(
-        [sys.executable, "manage.py", "serve"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_until_exit(
+        ["manage.py", "serve"],
+        DATA_DIR=str(tmp_path), PIPELINES_FILE=str(broken), PORT=str(free_port()),
+    )  # fmt: skip
     assert result.returncode != 0
     assert f"{broken}:3: repositories.acme/webapp.pipelines: lists no pipeline" in result.stderr
 
@@ -186,37 +194,18 @@ def test_invalid_pipelines_file_stops_serve_with_its_problems(tmp_path):
 def test_gunicorn_alone_refuses_to_start_with_an_invalid_pipelines_file(tmp_path):
     broken = tmp_path / "pipelines.yaml"
     broken.write_text("repositories: {acme/webapp: {pipelines: {}}}\n")
-    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
-    env.update(
-        DATA_DIR=str(tmp_path),
-        PIPELINES_FILE=str(broken),
-        PORT=str(free_port()),
-        WEBHOOK_SECRET="s",
-        DJANGO_SECRET_KEY="k",
-    )
     config = BASE_DIR / "deploy" / "gunicorn.conf.py"
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", str(config)],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_until_exit(
+        ["-m", "gunicorn", "-c", str(config)],
+        DATA_DIR=str(tmp_path), PIPELINES_FILE=str(broken), PORT=str(free_port()),
+        WEBHOOK_SECRET="s", DJANGO_SECRET_KEY="k",
+    )  # fmt: skip
     assert result.returncode != 0
     assert "repositories.acme/webapp.pipelines: lists no pipeline" in result.stderr
 
 
 def test_check_refuses_to_serve_without_a_webhook_secret(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
-    env.update(DATA_DIR=str(tmp_path), DJANGO_SECRET_KEY="x")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_until_exit(["manage.py", "check"], DATA_DIR=str(tmp_path), DJANGO_SECRET_KEY="x")
     assert result.returncode == 1
     assert "hookrunner.E001" in result.stderr
     assert "Set WEBHOOK_SECRET" in result.stderr
