@@ -39,7 +39,7 @@ def record_rejection(
         if stored >= settings.REJECTIONS_STORED_PER_MINUTE:
             _count_dropped(minute)
             return
-        RejectedRequest.objects.create(
+        rejected = RejectedRequest.objects.create(
             http_status=http_status,
             reason=reason[:300],
             remote_addr=remote_addr[:64],
@@ -49,6 +49,9 @@ def record_rejection(
             body_sha256=hashlib.sha256(body).hexdigest() if body is not None else "",
             body_bytes=len(body) if body is not None else _declared_length(request),
         )
+        # Keep only the newest: a flood that lasts for weeks still fits in a fixed size.
+        oldest_kept = rejected.pk - settings.REJECTIONS_KEPT
+        RejectedRequest.objects.filter(pk__lte=oldest_kept).delete()
 
 
 def _count_dropped(minute) -> None:

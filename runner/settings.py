@@ -29,6 +29,8 @@ WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 25 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 # Rejected requests stored per minute, over all processes; the rest are only counted.
 REJECTIONS_STORED_PER_MINUTE = env_int("REJECTIONS_STORED_PER_MINUTE", 60)
+# ...and at most this many are kept, the oldest deleted first.
+REJECTIONS_KEPT = env_int("REJECTIONS_KEPT", 10000)
 
 INSTALLED_APPS = [
     # First, so its admin templates take precedence over Django's.

@@ -319,6 +319,17 @@ def test_rejections_past_the_per_minute_bound_are_counted_not_stored(post_delive
     assert DroppedRejections.objects.get().count == 2
 
 
+def test_only_the_newest_rejections_are_kept(post_delivery, settings):
+    settings.REJECTIONS_KEPT = 3
+    ids = [f"flood-{n}" for n in range(6)]
+    for delivery_id in ids:
+        delivery = SignedDelivery.of_fixture("push__branch", secret="stale")
+        delivery.delivery_id = delivery_id
+        post_delivery(delivery)
+    kept = RejectedRequest.objects.order_by("pk").values_list("delivery_id", flat=True)
+    assert list(kept) == ids[3:]
+
+
 def test_rejection_flood_does_not_block_good_deliveries_from_the_same_address(
     post_delivery, settings
 ):
