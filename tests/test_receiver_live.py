@@ -4,6 +4,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -94,3 +95,16 @@ def test_selftest_names_an_unreachable_receiver():
         port = unused.getsockname()[1]
     with pytest.raises(CommandError, match=f"could not reach http://127.0.0.1:{port}/"):
         call_command("selftest", url=f"http://127.0.0.1:{port}/hooks/github/")
+
+
+def test_same_delivery_sent_at_once_by_many_clients_starts_its_runs_once(hook_url):
+    delivery = SignedDelivery.of_fixture("push__branch")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: post(hook_url, delivery), range(8)))
+    assert {status for status, _ in answers} == {202}
+    statuses = sorted(json.loads(body)["status"] for _, body in answers)
+    assert statuses == ["accepted"] + ["duplicate"] * 7
+    assert Run.objects.count() == 2
+    assert DBTaskResult.objects.count() == 2
+    assert Delivery.objects.originals().count() == 1
+    assert Delivery.objects.filter(status="duplicate").count() == 7
