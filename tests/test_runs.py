@@ -8,7 +8,7 @@ from django_tasks_db.models import DBTaskResult
 from runner import intake
 from runner.github import sign
 from runner.models import Delivery, Run
-from tests.conftest import SignedDelivery
+from tests.conftest import TEST_PIPELINES, SignedDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -187,3 +187,16 @@ def test_broken_pipelines_file_at_first_use_fails_the_delivery_but_keeps_it(
     assert stored.status == Delivery.Status.FAILED
     assert "InvalidPipelines" in stored.detail
     assert "YAML syntax" in stored.detail
+
+
+def test_edited_pipelines_file_applies_to_the_next_delivery(post_delivery, settings, tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(TEST_PIPELINES.read_text())
+    settings.PIPELINES_FILE = path
+    post_delivery(SignedDelivery.of_fixture("push__branch"))
+    path.write_text(TEST_PIPELINES.read_text().replace("deploy:", "release:"))
+    post_delivery(SignedDelivery.of_fixture("push__branch"))
+    path.write_text("repositories: broken")
+    post_delivery(SignedDelivery.of_fixture("push__branch"))
+    pipelines = list(Run.objects.order_by("pk").values_list("pipeline", flat=True))
+    assert pipelines == ["test", "deploy", "test", "release", "test", "release"]
