@@ -1,0 +1,144 @@
+"""Run one step as its own process group and stream its output. No ORM.
+
+Measured before it was written (DESIGN.md): Popen with a pipe read in 64 KiB chunks
+moves 200 MB in 0.31 s at 25 MiB RSS; `sh` buffered it all in memory and left
+grandchildren alive on timeout.
+"""
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+READ_BYTES = 64 * 1024
+POLL_SECONDS = 0.25
+# After the step's own process ends, what it left running may still hold the pipe.
+DRAIN_SECONDS = 0.5
+MASK = b"***"
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    exit_code: int | None
+    timed_out: bool
+    cancelled: bool
+
+
+class SecretMasker:
+    """Replaces secret values in a byte stream, also when one spans two chunks."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self.secrets = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)
+        self.keep = max((len(s) for s in self.secrets), default=1) - 1
+        self.pending = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """What of `data` can be released now, masked; the tail waits for the next chunk."""
+        if not self.secrets:
+            return data
+        text = self._mask(self.pending + data)
+        cut = max(len(text) - self.keep, 0)
+        self.pending = text[cut:]
+        return text[:cut]
+
+    def flush(self) -> bytes:
+        released, self.pending = self._mask(self.pending), b""
+        return released
+
+    def _mask(self, data: bytes) -> bytes:
+        for secret in self.secrets:
+            data = data.replace(secret, MASK)
+        return data
+
+
+def run_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str,
+    timeout: float,
+    on_output: Callable[[bytes], None],
+    should_cancel: Callable[[], bool] = lambda: False,
+    grace: float = 5.0,
+) -> ProcessOutcome:
+    """Run `argv` in a new session; `on_output` gets stdout and stderr as they come, and
+    b"" on every quiet poll so it can flush by time. Past `timeout`, or once
+    `should_cancel()`, the whole group gets SIGTERM, then SIGKILL after `grace`."""
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    with _Watched(process, on_output) as watched:
+        stopped_by = watched.follow(time.monotonic() + timeout, should_cancel, grace)
+    exit_code = process.wait()
+    return ProcessOutcome(
+        exit_code=None if stopped_by else exit_code,
+        timed_out=stopped_by == "timeout",
+        cancelled=stopped_by == "cancel",
+    )
+
+
+class _Watched:
+    """A running step: its output pipe, its process group, and how it ends."""
+
+    def __init__(self, process: subprocess.Popen, on_output: Callable[[bytes], None]) -> None:
+        self.process = process
+        self.on_output = on_output
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(process.stdout, selectors.EVENT_READ)
+        self.pipe_open = True
+
+    def __enter__(self) -> "_Watched":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Whatever the step left behind in its group goes with it.
+        _kill_group(self.process.pid, signal.SIGKILL)
+        self.selector.close()
+        self.process.stdout.close()
+
+    def follow(self, deadline: float, should_cancel: Callable[[], bool], grace: float) -> str:
+        """Pass output on until the step ends; why it was stopped, or ""."""
+        exited_at = None
+        while True:
+            if time.monotonic() >= deadline or should_cancel():
+                reason = "timeout" if time.monotonic() >= deadline else "cancel"
+                self.stop(grace)
+                return reason
+            if self.process.poll() is not None:
+                exited_at = exited_at or time.monotonic()
+                if not self.pipe_open or time.monotonic() - exited_at >= DRAIN_SECONDS:
+                    return ""
+            self.pass_output()
+
+    def pass_output(self) -> None:
+        """Wait up to one poll for output and pass it on (b"" when there was none)."""
+        if not self.pipe_open:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(POLL_SECONDS)
+            self.on_output(b"")
+        elif not self.selector.select(POLL_SECONDS):
+            self.on_output(b"")
+        elif data := os.read(self.process.stdout.fileno(), READ_BYTES):
+            self.on_output(data)
+        else:
+            self.pipe_open = False
+
+    def stop(self, grace: float) -> None:
+        _kill_group(self.process.pid, signal.SIGTERM)
+        give_up = time.monotonic() + grace
+        while self.process.poll() is None and time.monotonic() < give_up:
+            self.pass_output()
+        _kill_group(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        while self.pipe_open and self.selector.select(0):
+            self.pass_output()
+
+
+def _kill_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
