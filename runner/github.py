@@ -135,11 +135,18 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> Event:
     if len(name) > MAX_EVENT_NAME_LENGTH or not name.isprintable():
         raise BadDelivery("X-GitHub-Event is not an event name")
     payload = decode_payload(headers.get("Content-Type", ""), body)
+    return event_from_payload(name, payload, delivery_id, headers.get("X-GitHub-Hook-ID", ""))
+
+
+def event_from_payload(
+    name: str, payload: dict[str, Any], delivery_id: str = "", hook_id: str = ""
+) -> Event:
+    """The Event of a payload already decoded (a stored delivery's, say)."""
     common = {
         "delivery_id": delivery_id,
         "name": name,
         "payload": payload,
-        "hook_id": headers.get("X-GitHub-Hook-ID", ""),
+        "hook_id": hook_id,
         "action": _optional(payload, str, "action"),
         "repository": _optional(payload, str, "repository", "full_name"),
         "sender": _optional(payload, str, "sender", "login"),

@@ -5,6 +5,7 @@ from typing import Any
 from django.db import connections, models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 # The receiver writes every delivery twice (stored, then its outcome). Built by the ORM
 # those two statements were 1.5 of the 1.8 ms a request took; as plain SQL, 0.6 ms
@@ -151,10 +152,88 @@ class Run(models.Model):
     # The django-tasks-db task that executes this run; the task finds its run by it.
     task_id = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
     # Read by the worker's and admin's queued()/running() filters.
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED, db_index=True)
+    detail = models.CharField(max_length=500, blank=True)
 
     objects = RunQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.repository} {self.pipeline} #{self.pk}"
+
+    def claim(self) -> bool:
+        """Move a queued run to running; False if it was not queued (someone else has it)."""
+        now = timezone.now()
+        claimed = (
+            Run.objects.queued()
+            .filter(pk=self.pk)
+            .update(status=Run.Status.RUNNING, started_at=now)
+        )
+        if claimed:
+            self.status, self.started_at = Run.Status.RUNNING, now
+        return claimed == 1
+
+    def finish(self, status: str, detail: str = "") -> None:
+        self.status, self.detail, self.finished_at = status, detail[:500], timezone.now()
+        self.save(update_fields=["status", "detail", "finished_at"])
+
+
+class Step(models.Model):
+    """One step of a run, in order, with how it ended."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+        TIMED_OUT = "timed_out", "timed out"
+        CANCELLED = "cancelled", "cancelled"
+        SKIPPED = "skipped", "skipped"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    index = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    exit_code = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    output_bytes = models.PositiveBigIntegerField(default=0)
+    # Output past the per-step bound is counted in output_bytes but not stored.
+    truncated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="one_step_per_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} step {self.index}: {self.name}"
+
+    def start(self) -> None:
+        self.status, self.started_at = Step.Status.RUNNING, timezone.now()
+        self.save(update_fields=["status", "started_at"])
+
+    def finish(self, status: str, exit_code: int | None) -> None:
+        self.status, self.exit_code, self.finished_at = status, exit_code, timezone.now()
+        self.save(update_fields=["status", "exit_code", "finished_at", "output_bytes", "truncated"])
+
+
+class LogChunk(models.Model):
+    """A piece of a step's output, in order; one row per piece, never one growing field."""
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["step", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["step", "seq"], name="one_chunk_per_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} chunk {self.seq}"

@@ -32,6 +32,15 @@ REJECTIONS_STORED_PER_MINUTE = env_int("REJECTIONS_STORED_PER_MINUTE", 60)
 # ...and at most this many are kept, the oldest deleted first.
 REJECTIONS_KEPT = env_int("REJECTIONS_KEPT", 10000)
 
+# Running pipelines.
+WORKSPACES_DIR = Path(env_str("WORKSPACES_DIR", str(DATA_DIR / "workspaces")))
+# Where `checkout: true` fetches from; {repository} is owner/name.
+CHECKOUT_URL = env_str("CHECKOUT_URL", "https://github.com/{repository}.git")
+# Characters of output kept per step; the rest is counted, not stored.
+STEP_OUTPUT_LIMIT = env_int("STEP_OUTPUT_LIMIT", 10 * 1024 * 1024)
+# Between SIGTERM and SIGKILL when a step times out.
+STEP_KILL_GRACE_SECONDS = float(env_int("STEP_KILL_GRACE_SECONDS", 5))
+
 INSTALLED_APPS = [
     # First, so its admin templates take precedence over Django's.
     "runner",

@@ -138,6 +138,28 @@ def test_served_receiver_accepts_deliveries_signed_with_the_printed_secret(serve
     assert stored_deliveries(server.data_dir) == [("ping", "accepted"), ("push", "accepted")]
 
 
+def test_pushed_pipeline_runs_to_the_end_in_the_served_worker(server):
+    assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with sqlite3.connect(server.data_dir / "hookrunner.sqlite3") as database:
+            row = database.execute(
+                "SELECT status, id FROM runner_run WHERE pipeline = 'deploy'"
+            ).fetchone()
+            if row and row[0] not in ("queued", "running"):
+                break
+        time.sleep(0.2)
+    assert row[0] == "succeeded"
+    with sqlite3.connect(server.data_dir / "hookrunner.sqlite3") as database:
+        (output,) = database.execute(
+            "SELECT group_concat(c.text, '') FROM runner_logchunk c "
+            "JOIN runner_step s ON s.id = c.step_id WHERE s.run_id = ?",
+            (row[1],),
+        ).fetchone()
+    sha = "fdf0d9b48aca90fb0019f29d9611992528323408"
+    assert output == f"deploying {sha} from acme/webapp\n"
+
+
 def test_served_receiver_refuses_a_declared_oversized_body_without_waiting_for_it(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
         connection.sendall(

@@ -1,0 +1,157 @@
+"""Execute one claimed Run: prepare its workspace, run its steps in order, record all."""
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from runner.executor import ProcessOutcome, run_process
+from runner.github import event_from_payload
+from runner.models import Run, Step
+from runner.step_env import github_variables, step_environment
+from runner.step_log import StepLog
+
+logger = logging.getLogger(__name__)
+
+# Payload values reach git only as environment variables, never in the command text.
+CHECKOUT_SCRIPT = (
+    'git init -q . && git fetch -q --depth 1 "$CHECKOUT_URL" "$GITHUB_SHA" '
+    "&& git checkout -q --detach FETCH_HEAD && git log -1 --format='checked out %H %s'"
+)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    argv: list[str]
+    timeout: int
+    env: dict[str, str]
+
+
+class RunFailed(Exception):
+    """The run cannot go on; the message is its one-line detail."""
+
+
+def execute(run: Run) -> None:
+    if not run.claim():
+        logger.info("run=%s not queued (status %s), nothing to do", run.pk, run.status)
+        return
+    logger.info("run=%s repository=%s pipeline=%s started", run.pk, run.repository, run.pipeline)
+    try:
+        status, detail = _execute_claimed(run)
+    except RunFailed as failure:
+        status, detail = Run.Status.FAILED, str(failure)
+    except Exception as error:
+        logger.exception("run=%s crashed", run.pk)
+        status, detail = Run.Status.FAILED, f"hookrunner error: {type(error).__name__}: {error}"
+    run.finish(status, detail)
+    logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
+
+
+def _execute_claimed(run: Run) -> tuple[str, str]:
+    root = Path(settings.WORKSPACES_DIR) / f"run-{run.pk}"
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _Execution(run, root).run_steps()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class _Execution:
+    """One run's steps, with what every step of it shares: workspace, secrets, variables."""
+
+    def __init__(self, run: Run, root: Path) -> None:
+        self.run = run
+        self.definition: dict[str, Any] = run.definition
+        self.secrets = _secret_values(self.definition["secrets"])
+        self.workspace = _workspace(self.definition, root)
+        event_path = root / "event.json"
+        event_path.write_text(json.dumps(run.delivery.payload))
+        event = event_from_payload(run.event, run.delivery.payload)
+        self.github = github_variables(
+            event, run.pk, run.sha, run.ref, str(event_path), self.workspace
+        )
+        self.deadline = time.monotonic() + self.definition["timeout"]
+
+    def run_steps(self) -> tuple[str, str]:
+        specs = _step_specs(self.definition, self.run)
+        steps = Step.objects.bulk_create(
+            Step(run=self.run, index=index, name=spec.name) for index, spec in enumerate(specs)
+        )
+        failure = ""
+        for step, spec in zip(steps, specs, strict=True):
+            if failure:
+                step.status = Step.Status.SKIPPED
+                step.save(update_fields=["status"])
+            else:
+                failure = _failure(spec, self.run_step(step, spec))
+        if failure:
+            return Run.Status.FAILED, failure
+        return Run.Status.SUCCEEDED, f"{len(steps)} steps succeeded"
+
+    def run_step(self, step: Step, spec: StepSpec) -> ProcessOutcome:
+        env = step_environment(
+            os.environ, self.definition["env"], spec.env, self.secrets, self.github
+        )
+        step.start()
+        log = StepLog(step, list(self.secrets.values()), settings.STEP_OUTPUT_LIMIT)
+        outcome = run_process(
+            spec.argv, env=env, cwd=self.workspace, on_output=log.write,
+            timeout=max(min(spec.timeout, self.deadline - time.monotonic()), 0),
+            grace=settings.STEP_KILL_GRACE_SECONDS,
+        )  # fmt: skip
+        log.close()
+        step.finish(_step_status(outcome), outcome.exit_code)
+        return outcome
+
+
+def _secret_values(names: list[str]) -> dict[str, str]:
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise RunFailed(f"secret {', '.join(missing)} is not set in hookrunner's environment")
+    return {name: os.environ[name] for name in names}
+
+
+def _workspace(definition: dict[str, Any], root: Path) -> str:
+    if definition["workdir"]:
+        if not Path(definition["workdir"]).is_dir():
+            raise RunFailed(f"workdir {definition['workdir']} is not a directory")
+        return definition["workdir"]
+    workspace = root / "workspace"
+    workspace.mkdir()
+    return str(workspace)
+
+
+def _step_specs(definition: dict[str, Any], run: Run) -> list[StepSpec]:
+    specs = [
+        StepSpec(step["name"], ["/bin/sh", "-c", step["run"]], step["timeout"], step["env"])
+        for step in definition["steps"]
+    ]
+    if definition["checkout"]:
+        url = settings.CHECKOUT_URL.format(repository=run.repository)
+        checkout = StepSpec(
+            "checkout", ["/bin/sh", "-c", CHECKOUT_SCRIPT], definition["timeout"],
+            {"CHECKOUT_URL": url, "GIT_TERMINAL_PROMPT": "0"},
+        )  # fmt: skip
+        specs.insert(0, checkout)
+    return specs
+
+
+def _step_status(outcome: ProcessOutcome) -> str:
+    if outcome.timed_out:
+        return Step.Status.TIMED_OUT
+    return Step.Status.SUCCEEDED if outcome.exit_code == 0 else Step.Status.FAILED
+
+
+def _failure(spec: StepSpec, outcome: ProcessOutcome) -> str:
+    if outcome.timed_out:
+        return f"step {spec.name} timed out"
+    if outcome.exit_code:
+        return f"step {spec.name} failed with exit code {outcome.exit_code}"
+    return ""

@@ -1,0 +1,243 @@
+"""Runs executed by the worker: real processes, output and statuses read back from the DB."""
+
+import json
+import subprocess
+import textwrap
+
+import pytest
+
+from runner import worker
+from runner.models import LogChunk, Run, Step
+from tests.conftest import SignedDelivery
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pipelines(settings, tmp_path):
+    """Write a pipelines file for acme/webapp from the pipelines' YAML text."""
+    settings.WORKSPACES_DIR = tmp_path / "workspaces"
+
+    def write(pipelines_yaml: str):
+        path = tmp_path / "pipelines.yaml"
+        body = textwrap.indent(textwrap.dedent(pipelines_yaml), "      ")
+        path.write_text(f"repositories:\n  acme/webapp:\n    pipelines:\n{body}")
+        settings.PIPELINES_FILE = path
+
+    return write
+
+
+def executed(run_id: int) -> Run:
+    run = Run.objects.get(pk=run_id)
+    worker.execute(run)
+    run.refresh_from_db()
+    return run
+
+
+@pytest.fixture
+def push(post_delivery):
+    """Deliver a push to acme/webapp main and execute the runs it queued."""
+
+    def deliver(fixture: str = "push__branch") -> list[Run]:
+        response = post_delivery(SignedDelivery.of_fixture(fixture))
+        return [executed(run_id) for run_id in response.json()["runs"]]
+
+    return deliver
+
+
+def output_of(step: Step) -> str:
+    return "".join(step.chunks.values_list("text", flat=True))
+
+
+def steps_of(run: Run) -> list[tuple[str, str, int | None]]:
+    return [(step.name, step.status, step.exit_code) for step in run.steps.all()]
+
+
+def test_steps_run_in_order_and_their_output_is_stored(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps:
+            - {name: one, run: echo first}
+            - {name: two, run: echo second >&2; echo third}
+        """)
+    (run,) = push()
+    assert (run.status, run.detail) == ("succeeded", "2 steps succeeded")
+    assert steps_of(run) == [("one", "succeeded", 0), ("two", "succeeded", 0)]
+    assert [output_of(step) for step in run.steps.all()] == ["first\n", "second\nthird\n"]
+    assert run.started_at <= run.finished_at
+
+
+def test_failing_step_fails_the_run_and_skips_the_rest(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps:
+            - {name: build, run: exit 2}
+            - {name: deploy, run: echo never}
+        """)
+    (run,) = push()
+    assert (run.status, run.detail) == ("failed", "step build failed with exit code 2")
+    assert steps_of(run) == [("build", "failed", 2), ("deploy", "skipped", None)]
+    assert not LogChunk.objects.filter(step__name="deploy").exists()
+
+
+def test_step_past_its_timeout_is_stopped(pipelines, push, settings):
+    settings.STEP_KILL_GRACE_SECONDS = 1
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps:
+            - {name: hang, run: echo started; sleep 60, timeout: 1s}
+        """)
+    (run,) = push()
+    assert (run.status, run.detail) == ("failed", "step hang timed out")
+    assert steps_of(run) == [("hang", "timed_out", None)]
+    assert output_of(run.steps.get()) == "started\n"
+
+
+def test_step_sees_github_variables_and_nothing_of_the_server(pipelines, push, monkeypatch):
+    monkeypatch.setenv("DATABASE_PASSWORD", "server-only")
+    pipelines("""\
+        ci:
+          on: {push: null}
+          env: {STAGE: test}
+          steps:
+            - {name: env, run: env | sort, env: {STEP: one}}
+        """)
+    (run,) = push()
+    variables = dict(line.split("=", 1) for line in output_of(run.steps.get()).splitlines())
+    assert variables["GITHUB_EVENT_NAME"] == "push"
+    assert variables["GITHUB_REPOSITORY"] == "acme/webapp"
+    assert variables["GITHUB_SHA"] == "fdf0d9b48aca90fb0019f29d9611992528323408"
+    assert variables["GITHUB_REF"] == "refs/heads/main"
+    assert variables["GITHUB_REF_NAME"] == "main"
+    assert variables["GITHUB_ACTOR"] == "octocat"
+    assert variables["HOOKRUNNER_RUN_ID"] == str(run.pk)
+    assert (variables["STAGE"], variables["STEP"]) == ("test", "one")
+    for server_only in ("DATABASE_PASSWORD", "WEBHOOK_SECRET", "DJANGO_SECRET_KEY", "DATA_DIR"):
+        assert server_only not in variables
+
+
+def test_event_payload_is_readable_from_github_event_path(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps:
+            - {name: payload, run: cat "$GITHUB_EVENT_PATH"}
+        """)
+    (run,) = push()
+    assert json.loads(output_of(run.steps.get()))["after"] == run.sha
+
+
+def test_named_secrets_reach_the_step_but_never_its_stored_output(pipelines, push, monkeypatch):
+    monkeypatch.setenv("DEPLOY_TOKEN", "s3cr3t-t0ken")
+    pipelines("""\
+        deploy:
+          on: {push: null}
+          secrets: [DEPLOY_TOKEN]
+          steps:
+            - {name: use, run: 'test "$DEPLOY_TOKEN" = s3cr3t-t0ken && echo "token $DEPLOY_TOKEN"'}
+        """)
+    (run,) = push()
+    assert run.status == "succeeded"
+    assert output_of(run.steps.get()) == "token ***\n"
+
+
+def test_secret_unset_when_the_run_starts_fails_it_clearly(pipelines, post_delivery, monkeypatch):
+    monkeypatch.setenv("DEPLOY_TOKEN", "x")
+    pipelines("""\
+        deploy:
+          on: {push: null}
+          secrets: [DEPLOY_TOKEN]
+          steps: [{name: use, run: 'true'}]
+        """)
+    (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    monkeypatch.delenv("DEPLOY_TOKEN")
+    run = executed(run_id)
+    assert (run.status, run.detail) == (
+        "failed",
+        "secret DEPLOY_TOKEN is not set in hookrunner's environment",
+    )
+
+
+def test_output_past_the_bound_is_counted_not_stored(pipelines, push, settings):
+    settings.STEP_OUTPUT_LIMIT = 1000
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: loud, run: head -c 100000 /dev/zero | tr '\\0' x}]
+        """)
+    (run,) = push()
+    step = run.steps.get()
+    assert (step.output_bytes, step.truncated) == (100000, True)
+    stored = output_of(step)
+    assert stored.startswith("x" * 1000)
+    assert stored.endswith("[output truncated: a step keeps at most 1000 characters]\n")
+
+
+def test_workdir_pipeline_runs_in_its_directory(pipelines, push, tmp_path):
+    target = tmp_path / "srv"
+    target.mkdir()
+    pipelines(f"""\
+        deploy:
+          on: {{push: null}}
+          workdir: {target}
+          steps: [{{name: where, run: pwd}}]
+        """)
+    (run,) = push()
+    assert output_of(run.steps.get()) == f"{target}\n"
+
+
+def test_missing_workdir_fails_the_run(pipelines, push, tmp_path):
+    pipelines(f"""\
+        deploy:
+          on: {{push: null}}
+          workdir: {tmp_path / "gone"}
+          steps: [{{name: where, run: pwd}}]
+        """)
+    (run,) = push()
+    assert (run.status, run.detail) == ("failed", f"workdir {tmp_path / 'gone'} is not a directory")
+
+
+def git(*args: str, cwd) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def test_checkout_fetches_the_pushed_commit(pipelines, post_delivery, settings, tmp_path):
+    origin = tmp_path / "origin" / "acme" / "webapp"
+    origin.mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=origin)
+    (origin / "README").write_text("hello from the pushed commit\n")
+    git("add", "README", cwd=origin)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first", cwd=origin)
+    sha = git("rev-parse", "HEAD", cwd=origin)
+    settings.CHECKOUT_URL = f"file://{tmp_path}/origin/{{repository}}"
+    pipelines("""\
+        ci:
+          on: {push: null}
+          checkout: true
+          steps: [{name: read, run: cat README}]
+        """)
+    payload = json.loads(SignedDelivery.of_fixture("push__branch").body)
+    payload["after"] = sha
+    delivery = SignedDelivery(event="push", body=json.dumps(payload).encode(), delivery_id="c")
+    (run_id,) = post_delivery(delivery).json()["runs"]
+    run = executed(run_id)
+    assert run.status == "succeeded", run.detail
+    checkout, read = run.steps.all()
+    assert output_of(checkout).startswith(f"checked out {sha} first")
+    assert output_of(read) == "hello from the pushed commit\n"
+
+
+def test_run_that_is_no_longer_queued_is_not_executed_again(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: once, run: echo once}]
+        """)
+    (run,) = push()
+    worker.execute(run)
+    assert run.steps.count() == 1
+    assert LogChunk.objects.count() == 1
