@@ -1,8 +1,9 @@
-"""Run history in Django admin: deliveries and refused requests, read-only."""
+"""Run history in Django admin, read-only: deliveries, runs with their output, refusals."""
 
 from django.contrib import admin
+from django.utils.html import format_html
 
-from runner.models import Delivery, DroppedRejections, RejectedRequest, Run
+from runner.models import Delivery, DroppedRejections, RejectedRequest, Run, Step
 
 admin.site.site_header = admin.site.site_title = "hookrunner"
 admin.site.index_title = "Deliveries and runs"
@@ -33,9 +34,39 @@ class RunInline(admin.TabularInline):
         return False
 
 
+class StepInline(admin.StackedInline):
+    model = Step
+    fields = ("name", "status", "exit_code", "started_at", "finished_at", "output")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="output")
+    def output(self, step: Step) -> str:
+        text = "".join(step.chunks.values_list("text", flat=True))
+        note = f"{step.output_bytes} bytes" + (", truncated" if step.truncated else "")
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>{}', text, note)
+
+
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "repository", "pipeline", "event", "ref", "short_sha", "status")
+    inlines = (StepInline,)
+    list_display = (
+        "created_at",
+        "repository",
+        "pipeline",
+        "event",
+        "ref",
+        "short_sha",
+        "status",
+        "detail",
+    )
     list_filter = ("status", "repository", "pipeline", "queue")
     search_fields = ("repository", "pipeline", "sha", "ref")
     date_hierarchy = "created_at"

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from runner.models import Delivery, DroppedRejections, RejectedRequest, Run
+from runner.models import Delivery, DroppedRejections, LogChunk, RejectedRequest, Run, Step
 from tests.conftest import TEST_PIPELINES, SignedDelivery
 
 pytestmark = pytest.mark.django_db
@@ -82,3 +82,12 @@ def test_every_admin_page_shows_a_broken_pipelines_file(admin_client, settings, 
     response = admin_client.get(reverse("admin:index"))
     assert b"has errors, so the last valid configuration stays in force" in response.content
     assert b"repositories: lists no repository" in response.content
+
+
+def test_run_page_shows_each_steps_output(admin_client, delivered):
+    run = Run.objects.get(pipeline="test")
+    step = Step.objects.create(run=run, index=0, name="greet", status="succeeded", exit_code=0)
+    LogChunk.objects.create(step=step, seq=0, text="hello <b>world</b>\n")
+    response = admin_client.get(reverse("admin:runner_run_change", args=[run.pk]))
+    assert b"greet" in response.content
+    assert b"hello &lt;b&gt;world&lt;/b&gt;" in response.content
