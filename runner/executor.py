@@ -63,15 +63,18 @@ def run_process(
     timeout: float,
     on_output: Callable[[bytes], None],
     should_cancel: Callable[[], bool] = lambda: False,
+    on_start: Callable[[int], None] = lambda pid: None,
     grace: float = 5.0,
 ) -> ProcessOutcome:
-    """Run `argv` in a new session; `on_output` gets stdout and stderr as they come, and
-    b"" on every quiet poll so it can flush by time. Past `timeout`, or once
-    `should_cancel()`, the whole group gets SIGTERM, then SIGKILL after `grace`."""
+    """Run `argv` in a new session; `on_start` gets its process (and group) id,
+    `on_output` stdout and stderr as they come, and b"" on every quiet poll so it can
+    flush by time. Past `timeout`, or once `should_cancel()`, the whole group gets
+    SIGTERM, then SIGKILL after `grace`."""
     process = subprocess.Popen(
         argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
+    on_start(process.pid)
     with _Watched(process, on_output) as watched:
         stopped_by = watched.follow(time.monotonic() + timeout, should_cancel, grace)
     exit_code = process.wait()

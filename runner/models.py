@@ -1,4 +1,5 @@
 import json
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -127,6 +128,10 @@ class RunQuerySet(models.QuerySet):
     def running(self) -> "RunQuerySet":
         return self.filter(status=Run.Status.RUNNING)
 
+    def stale(self, silent_since: datetime) -> "RunQuerySet":
+        """Running runs whose worker has not been heard of since `silent_since`."""
+        return self.running().filter(heartbeat_at__lt=silent_since)
+
 
 class Run(models.Model):
     """One pipeline started by one delivery, with everything the worker needs to run it."""
@@ -157,23 +162,29 @@ class Run(models.Model):
     # Read by the worker's and admin's queued()/running() filters.
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED, db_index=True)
     detail = models.CharField(max_length=500, blank=True)
+    # Who runs it ("host:pid") and when it last said so; a silent worker has died.
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = RunQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.repository} {self.pipeline} #{self.pk}"
 
-    def claim(self) -> bool:
+    def claim(self, worker: str) -> bool:
         """Move a queued run to running; False if it was not queued (someone else has it)."""
         now = timezone.now()
         claimed = (
             Run.objects.queued()
             .filter(pk=self.pk)
-            .update(status=Run.Status.RUNNING, started_at=now)
+            .update(status=Run.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
         )
         if claimed:
-            self.status, self.started_at = Run.Status.RUNNING, now
+            self.status, self.started_at, self.worker = Run.Status.RUNNING, now, worker
         return claimed == 1
+
+    def beat(self) -> None:
+        Run.objects.filter(pk=self.pk).update(heartbeat_at=timezone.now())
 
     def finish(self, status: str, detail: str = "") -> None:
         self.status, self.detail, self.finished_at = status, detail[:500], timezone.now()
@@ -202,6 +213,8 @@ class Step(models.Model):
     output_bytes = models.PositiveBigIntegerField(default=0)
     # Output past the per-step bound is counted in output_bytes but not stored.
     truncated = models.BooleanField(default=False)
+    # The step's process group, so a dead worker's leftovers can be found and killed.
+    pid = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "index"]
@@ -215,6 +228,10 @@ class Step(models.Model):
     def start(self) -> None:
         self.status, self.started_at = Step.Status.RUNNING, timezone.now()
         self.save(update_fields=["status", "started_at"])
+
+    def record_pid(self, pid: int) -> None:
+        self.pid = pid
+        self.save(update_fields=["pid"])
 
     def finish(self, status: str, exit_code: int | None) -> None:
         self.status, self.exit_code, self.finished_at = status, exit_code, timezone.now()

@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from dotenv import load_dotenv
 
-from runner.env import env_bool, env_int, env_list, env_secret, env_str
+from runner.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -22,7 +22,7 @@ WEBHOOK_SECRET = env_secret("WEBHOOK_SECRET", WEBHOOK_SECRET_FILE)
 WEBHOOK_PATH = env_str("WEBHOOK_PATH", "hooks/github/").strip("/") + "/"
 PIPELINES_FILE = Path(env_str("PIPELINES_FILE", str(BASE_DIR / "pipelines.yaml")))
 # How often, at most, a process looks whether PIPELINES_FILE changed (one stat call).
-PIPELINES_CHECK_SECONDS = float(env_int("PIPELINES_CHECK_SECONDS", 1))
+PIPELINES_CHECK_SECONDS = env_float("PIPELINES_CHECK_SECONDS", 1)
 
 # GitHub caps payloads at 25 MB; a body above this is refused unread.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 25 * 1024 * 1024)
@@ -39,7 +39,12 @@ CHECKOUT_URL = env_str("CHECKOUT_URL", "https://github.com/{repository}.git")
 # Characters of output kept per step; the rest is counted, not stored.
 STEP_OUTPUT_LIMIT = env_int("STEP_OUTPUT_LIMIT", 10 * 1024 * 1024)
 # Between SIGTERM and SIGKILL when a step times out.
-STEP_KILL_GRACE_SECONDS = float(env_int("STEP_KILL_GRACE_SECONDS", 5))
+STEP_KILL_GRACE_SECONDS = env_float("STEP_KILL_GRACE_SECONDS", 5)
+# A running run's worker says it is alive this often; silent for RUN_STALE_SECONDS, it is
+# taken for dead and its run marked failed. Workers look for such runs every REAP_SECONDS.
+RUN_HEARTBEAT_SECONDS = env_float("RUN_HEARTBEAT_SECONDS", 10)
+RUN_STALE_SECONDS = env_float("RUN_STALE_SECONDS", 60)
+REAP_SECONDS = env_float("REAP_SECONDS", 30)
 
 INSTALLED_APPS = [
     # First, so its admin templates take precedence over Django's.

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,12 @@ class RunFailed(Exception):
     """The run cannot go on; the message is its one-line detail."""
 
 
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def execute(run: Run) -> None:
-    if not run.claim():
+    if not run.claim(worker_name()):
         logger.info("run=%s not queued (status %s), nothing to do", run.pk, run.status)
         return
     logger.info("run=%s repository=%s pipeline=%s started", run.pk, run.repository, run.pipeline)
@@ -78,6 +83,7 @@ class _Execution:
             event, run.pk, run.sha, run.ref, str(event_path), self.workspace
         )
         self.deadline = time.monotonic() + self.definition["timeout"]
+        self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
 
     def run_steps(self) -> tuple[str, str]:
         specs = _step_specs(self.definition, self.run)
@@ -101,14 +107,26 @@ class _Execution:
         )
         step.start()
         log = StepLog(step, list(self.secrets.values()), settings.STEP_OUTPUT_LIMIT)
+
+        def on_output(data: bytes) -> None:
+            log.write(data)
+            self.beat()
+
         outcome = run_process(
-            spec.argv, env=env, cwd=self.workspace, on_output=log.write,
+            spec.argv, env=env, cwd=self.workspace, on_output=on_output,
+            on_start=step.record_pid,
             timeout=max(min(spec.timeout, self.deadline - time.monotonic()), 0),
             grace=settings.STEP_KILL_GRACE_SECONDS,
         )  # fmt: skip
         log.close()
         step.finish(_step_status(outcome), outcome.exit_code)
         return outcome
+
+    def beat(self) -> None:
+        """Tell the reaper this run's worker is alive, every RUN_HEARTBEAT_SECONDS."""
+        if time.monotonic() >= self.next_beat:
+            self.run.beat()
+            self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
 
 
 def _secret_values(names: list[str]) -> dict[str, str]:

@@ -1,4 +1,5 @@
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,3 +72,17 @@ def post_delivery(client, webhook_url):
         )
 
     return post
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still runs a second from now (a kill takes effect asynchronously)."""
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split()[2] == "Z":
+                    return False
+        except FileNotFoundError:
+            return False
+        time.sleep(0.02)
+    return True

@@ -15,7 +15,7 @@ def test_install_script_stages_units_with_real_paths_and_a_private_env_file(tmp_
     assert "EnvironmentFile=/etc/hookrunner/hookrunner.env" in unit
     assert "@" not in unit.replace("@.service", "")
     worker = (tmp_path / "etc/systemd/system/hookrunner-worker.service").read_text()
-    assert "ExecStart=/srv/hookrunner/.venv/bin/python manage.py db_worker" in worker
+    assert "ExecStart=/srv/hookrunner/.venv/bin/python manage.py worker --queues" in worker
     env_file = tmp_path / "etc/hookrunner/hookrunner.env"
     assert env_file.stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "etc/hookrunner/pipelines.yaml").exists()

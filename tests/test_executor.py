@@ -6,6 +6,7 @@ import time
 import pytest
 
 from runner.executor import SecretMasker, run_process
+from tests.conftest import alive
 
 ENV = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
 
@@ -17,20 +18,6 @@ def run(script: str, timeout: float = 10, **options):
         timeout=timeout, on_output=output.extend, **options,
     )  # fmt: skip
     return outcome, bytes(output)
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` still runs a second from now (a kill takes effect asynchronously)."""
-    deadline = time.monotonic() + 1
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().split()[2] == "Z":
-                    return False
-        except FileNotFoundError:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_stdout_and_stderr_arrive_interleaved_in_order():

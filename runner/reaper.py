@@ -1,0 +1,53 @@
+"""Find runs whose worker died mid-run, mark them failed, and end what they left running."""
+
+import logging
+import os
+import signal
+import socket
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from runner.models import Run, Step
+
+logger = logging.getLogger(__name__)
+
+
+def reap_stale_runs() -> list[int]:
+    """Fail every running run silent for RUN_STALE_SECONDS; the ids of those reaped."""
+    silent_since = timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS)
+    reaped = []
+    for run in Run.objects.stale(silent_since):
+        detail = (
+            f"worker {run.worker} stopped answering (no heartbeat since "
+            f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); it was killed or lost"
+        )
+        # Only if still stale now: a worker that just woke up keeps its run.
+        if (
+            not Run.objects.stale(silent_since)
+            .filter(pk=run.pk)
+            .update(status=Run.Status.FAILED, detail=detail[:500], finished_at=timezone.now())
+        ):
+            continue
+        _end_steps(run)
+        logger.warning("run=%s reaped: %s", run.pk, detail)
+        reaped.append(run.pk)
+    return reaped
+
+
+def _end_steps(run: Run) -> None:
+    for step in run.steps.filter(status=Step.Status.RUNNING):
+        if step.pid and run.worker.rsplit(":", 1)[0] == socket.gethostname():
+            _kill_leftovers(step.pid)
+        step.finish(Step.Status.FAILED, None)
+    run.steps.filter(status=Step.Status.PENDING).update(status=Step.Status.SKIPPED)
+
+
+def _kill_leftovers(pgid: int) -> None:
+    # The step ran in its own session, so its group outlived the worker that started it.
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    logger.warning("killed process group %s left by a dead worker", pgid)
