@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from runner.models import Delivery, DroppedRejections, RejectedRequest, Run, Step
+from runner.runs import rerun
 
 admin.site.site_header = admin.site.site_title = "hookrunner"
 admin.site.index_title = "Deliveries and runs"
@@ -57,6 +58,18 @@ class StepInline(admin.StackedInline):
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
     inlines = (StepInline,)
+    actions = ("cancel", "run_again")
+
+    @admin.action(description="Cancel selected runs")
+    def cancel(self, request, queryset) -> None:
+        for run in queryset:
+            self.message_user(request, f"run {run.pk}: {run.request_cancel()}")
+
+    @admin.action(description="Run selected runs again")
+    def run_again(self, request, queryset) -> None:
+        for run in queryset:
+            self.message_user(request, f"run {run.pk}: queued again as run {rerun(run).pk}")
+
     list_display = (
         "created_at",
         "repository",

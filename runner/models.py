@@ -165,6 +165,11 @@ class Run(models.Model):
     # Who runs it ("host:pid") and when it last said so; a silent worker has died.
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set by a person in admin; a running run's worker looks for it while steps run.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
 
     objects = RunQuerySet.as_manager()
 
@@ -185,6 +190,24 @@ class Run(models.Model):
 
     def beat(self) -> None:
         Run.objects.filter(pk=self.pk).update(heartbeat_at=timezone.now())
+
+    def request_cancel(self) -> str:
+        """Cancel now if queued, or ask the worker to stop it if running; what happened."""
+        now = timezone.now()
+        if (
+            Run.objects.queued()
+            .filter(pk=self.pk)
+            .update(
+                status=Run.Status.CANCELLED, detail="cancelled before it started", finished_at=now
+            )
+        ):
+            return "cancelled"
+        if Run.objects.running().filter(pk=self.pk).update(cancel_requested_at=now):
+            return "asked to stop"
+        return "already finished"
+
+    def cancel_requested(self) -> bool:
+        return Run.objects.filter(pk=self.pk, cancel_requested_at__isnull=False).exists()
 
     def finish(self, status: str, detail: str = "") -> None:
         self.status, self.detail, self.finished_at = status, detail[:500], timezone.now()

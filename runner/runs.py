@@ -1,5 +1,7 @@
 """Turn a delivery's matching pipelines into Run rows and their queued tasks."""
 
+from django.db import transaction
+
 from runner.github import Event
 from runner.models import Run
 from runner.pipelines import Verdict, is_from_fork
@@ -31,3 +33,23 @@ def start_runs(delivery_pk: int, event: Event, verdicts: list[Verdict]) -> list[
         if verdict.starts
     )
     return [run.pk for run in runs]
+
+
+def rerun(run: Run) -> Run:
+    """A new queued run of the same pipeline definition, commit and delivery."""
+    with transaction.atomic():
+        task = execute_run.using(queue_name=run.queue).enqueue()
+        return Run.objects.create(
+            delivery_id=run.delivery_id,
+            repository=run.repository,
+            pipeline=run.pipeline,
+            event=run.event,
+            sha=run.sha,
+            ref=run.ref,
+            pr_number=run.pr_number,
+            from_fork=run.from_fork,
+            definition=run.definition,
+            queue=run.queue,
+            task_id=str(task.id),
+            rerun_of=run,
+        )

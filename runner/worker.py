@@ -20,6 +20,7 @@ from runner.step_log import StepLog
 
 logger = logging.getLogger(__name__)
 
+CANCEL_CHECK_SECONDS = 1.0
 # Payload values reach git only as environment variables, never in the command text.
 CHECKOUT_SCRIPT = (
     'git init -q . && git fetch -q --depth 1 "$CHECKOUT_URL" "$GITHUB_SHA" '
@@ -84,22 +85,24 @@ class _Execution:
         )
         self.deadline = time.monotonic() + self.definition["timeout"]
         self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
+        self.next_cancel_check = 0.0
+        self.cancelled = False
 
     def run_steps(self) -> tuple[str, str]:
         specs = _step_specs(self.definition, self.run)
         steps = Step.objects.bulk_create(
             Step(run=self.run, index=index, name=spec.name) for index, spec in enumerate(specs)
         )
-        failure = ""
+        ending = None
         for step, spec in zip(steps, specs, strict=True):
-            if failure:
+            if ending is None and self.run.cancel_requested():
+                ending = (Run.Status.CANCELLED, f"cancelled before step {spec.name}")
+            if ending is None:
+                ending = _ending(spec, self.run_step(step, spec))
+            else:
                 step.status = Step.Status.SKIPPED
                 step.save(update_fields=["status"])
-            else:
-                failure = _failure(spec, self.run_step(step, spec))
-        if failure:
-            return Run.Status.FAILED, failure
-        return Run.Status.SUCCEEDED, f"{len(steps)} steps succeeded"
+        return ending or (Run.Status.SUCCEEDED, f"{len(steps)} steps succeeded")
 
     def run_step(self, step: Step, spec: StepSpec) -> ProcessOutcome:
         env = step_environment(
@@ -114,13 +117,20 @@ class _Execution:
 
         outcome = run_process(
             spec.argv, env=env, cwd=self.workspace, on_output=on_output,
-            on_start=step.record_pid,
+            on_start=step.record_pid, should_cancel=self.should_cancel,
             timeout=max(min(spec.timeout, self.deadline - time.monotonic()), 0),
             grace=settings.STEP_KILL_GRACE_SECONDS,
         )  # fmt: skip
         log.close()
         step.finish(_step_status(outcome), outcome.exit_code)
         return outcome
+
+    def should_cancel(self) -> bool:
+        """Whether someone asked to cancel; the database is asked at most once a second."""
+        if not self.cancelled and time.monotonic() >= self.next_cancel_check:
+            self.cancelled = self.run.cancel_requested()
+            self.next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
+        return self.cancelled
 
     def beat(self) -> None:
         """Tell the reaper this run's worker is alive, every RUN_HEARTBEAT_SECONDS."""
@@ -162,14 +172,19 @@ def _step_specs(definition: dict[str, Any], run: Run) -> list[StepSpec]:
 
 
 def _step_status(outcome: ProcessOutcome) -> str:
+    if outcome.cancelled:
+        return Step.Status.CANCELLED
     if outcome.timed_out:
         return Step.Status.TIMED_OUT
     return Step.Status.SUCCEEDED if outcome.exit_code == 0 else Step.Status.FAILED
 
 
-def _failure(spec: StepSpec, outcome: ProcessOutcome) -> str:
+def _ending(spec: StepSpec, outcome: ProcessOutcome) -> tuple[str, str] | None:
+    """How the run ends after this step, or None if it goes on."""
+    if outcome.cancelled:
+        return Run.Status.CANCELLED, f"cancelled during step {spec.name}"
     if outcome.timed_out:
-        return f"step {spec.name} timed out"
+        return Run.Status.FAILED, f"step {spec.name} timed out"
     if outcome.exit_code:
-        return f"step {spec.name} failed with exit code {outcome.exit_code}"
-    return ""
+        return Run.Status.FAILED, f"step {spec.name} failed with exit code {outcome.exit_code}"
+    return None

@@ -91,3 +91,19 @@ def test_run_page_shows_each_steps_output(admin_client, delivered):
     response = admin_client.get(reverse("admin:runner_run_change", args=[run.pk]))
     assert b"greet" in response.content
     assert b"hello &lt;b&gt;world&lt;/b&gt;" in response.content
+
+
+def test_admin_can_cancel_a_queued_run_and_run_it_again(admin_client, delivered):
+    run = Run.objects.get(pipeline="deploy")
+    url = reverse("admin:runner_run_changelist")
+    response = admin_client.post(
+        url, {"action": "cancel", "index": 0, "_selected_action": [run.pk]}, follow=True
+    )
+    assert f"Run {run.pk}: cancelled".encode() in response.content
+    assert Run.objects.get(pk=run.pk).status == "cancelled"
+    response = admin_client.post(
+        url, {"action": "run_again", "index": 0, "_selected_action": [run.pk]}, follow=True
+    )
+    again = Run.objects.get(rerun_of=run)
+    assert f"Run {run.pk}: queued again as run {again.pk}".encode() in response.content
+    assert again.status == "queued"

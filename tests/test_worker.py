@@ -3,11 +3,14 @@
 import json
 import subprocess
 import textwrap
+import threading
+import time
 
 import pytest
 
 from runner import worker
 from runner.models import LogChunk, Run, Step
+from runner.runs import rerun
 from tests.conftest import SignedDelivery
 
 pytestmark = pytest.mark.django_db
@@ -241,3 +244,69 @@ def test_run_that_is_no_longer_queued_is_not_executed_again(pipelines, push):
     worker.execute(run)
     assert run.steps.count() == 1
     assert LogChunk.objects.count() == 1
+
+
+HANGING = """\
+    ci:
+      on: {push: null}
+      steps:
+        - {name: hang, run: echo started; sleep 60}
+        - {name: after, run: echo never}
+    """
+
+
+def test_cancelled_queued_run_never_starts(pipelines, post_delivery):
+    pipelines(HANGING)
+    (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    assert Run.objects.get(pk=run_id).request_cancel() == "cancelled"
+    run = executed(run_id)
+    assert (run.status, run.detail) == ("cancelled", "cancelled before it started")
+    assert not run.steps.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_running_run_stops_its_step(pipelines, post_delivery, settings):
+    settings.STEP_KILL_GRACE_SECONDS = 1
+    pipelines(HANGING)
+    (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    execution = threading.Thread(target=executed, args=(run_id,))
+    execution.start()
+    deadline = time.monotonic() + 20
+    while not LogChunk.objects.filter(step__run_id=run_id).exists():
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    assert Run.objects.get(pk=run_id).request_cancel() == "asked to stop"
+    execution.join(timeout=20)
+    run = Run.objects.get(pk=run_id)
+    assert (run.status, run.detail) == ("cancelled", "cancelled during step hang")
+    assert steps_of(run) == [("hang", "cancelled", None), ("after", "skipped", None)]
+
+
+def test_cancelling_a_finished_run_changes_nothing(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: quick, run: 'true'}]
+        """)
+    (run,) = push()
+    assert run.request_cancel() == "already finished"
+    assert Run.objects.get(pk=run.pk).status == "succeeded"
+
+
+def test_run_again_queues_the_same_definition_and_commit(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: quick, run: echo again}]
+        """)
+    (first,) = push()
+    second = rerun(first)
+    assert (second.status, second.rerun_of, second.sha, second.definition) == (
+        "queued",
+        first,
+        first.sha,
+        first.definition,
+    )
+    assert second.task_id != first.task_id
+    second = executed(second.pk)
+    assert output_of(second.steps.get()) == "again\n"
