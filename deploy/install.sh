@@ -39,4 +39,4 @@ chgrp hookrunner "$CONFIG_DIR/hookrunner.env"
 make -C "$APP_DIR" .venv/bin/.installed
 systemctl daemon-reload
 echo "Edit $CONFIG_DIR/hookrunner.env (DJANGO_SECRET_KEY, WEBHOOK_SECRET, ALLOWED_HOSTS), then:"
-echo "  systemctl enable --now hookrunner-web hookrunner-worker"
+echo "  systemctl enable --now hookrunner-web hookrunner-worker hookrunner-purge.timer"

@@ -32,6 +32,9 @@ REJECTIONS_STORED_PER_MINUTE = env_int("REJECTIONS_STORED_PER_MINUTE", 60)
 # ...and at most this many are kept, the oldest deleted first.
 REJECTIONS_KEPT = env_int("REJECTIONS_KEPT", 10000)
 
+# `manage.py purge` (the systemd timer runs it daily) deletes history older than this.
+HISTORY_DAYS = env_int("HISTORY_DAYS", 90)
+
 # Running pipelines.
 WORKSPACES_DIR = Path(env_str("WORKSPACES_DIR", str(DATA_DIR / "workspaces")))
 # Where `checkout: true` fetches from; {repository} is owner/name.

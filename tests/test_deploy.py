@@ -16,6 +16,10 @@ def test_install_script_stages_units_with_real_paths_and_a_private_env_file(tmp_
     assert "@" not in unit.replace("@.service", "")
     worker = (tmp_path / "etc/systemd/system/hookrunner-worker.service").read_text()
     assert "ExecStart=/srv/hookrunner/.venv/bin/python manage.py worker --queues" in worker
+    timer = (tmp_path / "etc/systemd/system/hookrunner-purge.timer").read_text()
+    assert "OnCalendar=daily" in timer
+    purge = (tmp_path / "etc/systemd/system/hookrunner-purge.service").read_text()
+    assert "ExecStart=/srv/hookrunner/.venv/bin/python manage.py purge" in purge
     env_file = tmp_path / "etc/hookrunner/hookrunner.env"
     assert env_file.stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "etc/hookrunner/pipelines.yaml").exists()
