@@ -170,6 +170,8 @@ class Run(models.Model):
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )
+    # Runs sharing a group take turns; read by the worker before it claims a run.
+    concurrency_group = models.CharField(max_length=200, blank=True, db_index=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -277,3 +279,12 @@ class LogChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} chunk {self.seq}"
+
+
+class ConcurrencyGroup(models.Model):
+    """A row to lock while deciding whose turn it is in a concurrency group."""
+
+    name = models.CharField(max_length=200, unique=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -28,6 +28,9 @@ def start_runs(delivery_pk: int, event: Event, verdicts: list[Verdict]) -> list[
             definition=verdict.pipeline.snapshot(from_fork),
             queue=verdict.pipeline.runs_on,
             task_id=str(execute_run.using(queue_name=verdict.pipeline.runs_on).enqueue().id),
+            concurrency_group=(
+                verdict.pipeline.concurrency.group if verdict.pipeline.concurrency else ""
+            ),
         )
         for verdict in verdicts
         if verdict.starts
@@ -52,4 +55,5 @@ def rerun(run: Run) -> Run:
             queue=run.queue,
             task_id=str(task.id),
             rerun_of=run,
+            concurrency_group=run.concurrency_group,
         )

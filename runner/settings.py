@@ -48,6 +48,8 @@ STEP_KILL_GRACE_SECONDS = env_float("STEP_KILL_GRACE_SECONDS", 5)
 RUN_HEARTBEAT_SECONDS = env_float("RUN_HEARTBEAT_SECONDS", 10)
 RUN_STALE_SECONDS = env_float("RUN_STALE_SECONDS", 60)
 REAP_SECONDS = env_float("REAP_SECONDS", 30)
+# A run whose concurrency group is busy is looked at again after this long.
+CONCURRENCY_RETRY_SECONDS = env_float("CONCURRENCY_RETRY_SECONDS", 2)
 
 INSTALLED_APPS = [
     # First, so its admin templates take precedence over Django's.

@@ -1,12 +1,30 @@
 """The background task that executes one Run, queued by the receiver."""
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
 from django.tasks import TaskContext, task
+from django.utils import timezone
 
 from runner import worker
+from runner.concurrency import WAITING
 from runner.models import Run
 
 
 @task(takes_context=True)
 def execute_run(context: TaskContext) -> None:
     """Execute the Run created together with this task (it holds this task's id)."""
-    worker.execute(Run.objects.get(task_id=context.task_result.id))
+    run = Run.objects.filter(task_id=context.task_result.id).first()
+    if run is None:
+        return  # cancelled while waiting for its turn, after this task was queued
+    if worker.execute(run) == WAITING:
+        try_again_later(run)
+
+
+def try_again_later(run: Run) -> None:
+    """Hand the run to a new task that starts after CONCURRENCY_RETRY_SECONDS."""
+    run_after = timezone.now() + timedelta(seconds=settings.CONCURRENCY_RETRY_SECONDS)
+    with transaction.atomic():
+        later = execute_run.using(queue_name=run.queue, run_after=run_after).enqueue()
+        Run.objects.queued().filter(pk=run.pk).update(task_id=str(later.id))

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+from runner.concurrency import CLAIMED, claim_in_turn
 from runner.executor import ProcessOutcome, run_process
 from runner.github import event_from_payload
 from runner.models import Run, Step
@@ -44,10 +45,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def execute(run: Run) -> None:
-    if not run.claim(worker_name()):
-        logger.info("run=%s not queued (status %s), nothing to do", run.pk, run.status)
-        return
+def execute(run: Run) -> str:
+    """Run it if it is its turn; CLAIMED once done, or WAITING, or GONE (not queued)."""
+    turn = claim_in_turn(run, worker_name())
+    if turn != CLAIMED:
+        logger.info("run=%s %s (status %s), not started", run.pk, turn, run.status)
+        return turn
     logger.info("run=%s repository=%s pipeline=%s started", run.pk, run.repository, run.pipeline)
     try:
         status, detail = _execute_claimed(run)
@@ -58,6 +61,7 @@ def execute(run: Run) -> None:
         status, detail = Run.Status.FAILED, f"hookrunner error: {type(error).__name__}: {error}"
     run.finish(status, detail)
     logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
+    return turn
 
 
 def _execute_claimed(run: Run) -> tuple[str, str]:
