@@ -106,7 +106,8 @@ class _Execution:
             else:
                 step.status = Step.Status.SKIPPED
                 step.save(update_fields=["status"])
-        return ending or (Run.Status.SUCCEEDED, f"{len(steps)} steps succeeded")
+        done = f"{len(steps)} step{'s' if len(steps) > 1 else ''} succeeded"
+        return ending or (Run.Status.SUCCEEDED, done)
 
     def run_step(self, step: Step, spec: StepSpec) -> ProcessOutcome:
         env = step_environment(
