@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from runner.models import Run, Step
 
@@ -31,6 +32,10 @@ def reap_stale_runs() -> list[int]:
         ):
             continue
         _end_steps(run)
+        # The dead worker's task would stay RUNNING forever (a django-tasks-db limitation).
+        DBTaskResult.objects.filter(id=run.task_id, status="RUNNING").update(
+            status="FAILED", finished_at=timezone.now()
+        )
         logger.warning("run=%s reaped: %s", run.pk, detail)
         reaped.append(run.pk)
     return reaped

@@ -54,6 +54,8 @@ class StepLog:
     def _add_text(self, text: str) -> None:
         if not text or self.step.truncated:
             return
+        # PostgreSQL text cannot hold NUL; a step may print anything.
+        text = text.replace("\x00", "\ufffd")
         room = self.limit_bytes - self.stored
         if len(text) > room:
             text = (

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from runner.models import Run, Step
 from runner.reaper import reap_stale_runs
@@ -133,6 +134,25 @@ def test_worker_killed_mid_run_is_detected_and_its_step_killed(
     run.refresh_from_db()
     assert run.status == "failed"
     assert not alive(step.pid)
+    assert DBTaskResult.objects.get(id=run.task_id).status == "FAILED"
+    wait_until_alone_in_the_database()
+
+
+def wait_until_alone_in_the_database() -> None:
+    """PostgreSQL may keep a killed client's session a moment; dropping the test
+    database after this test needs it gone."""
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
 
 
 def wait_for_running_step(run: Run) -> Step:

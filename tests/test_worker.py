@@ -310,3 +310,14 @@ def test_run_again_queues_the_same_definition_and_commit(pipelines, push):
     assert second.task_id != first.task_id
     second = executed(second.pk)
     assert output_of(second.steps.get()) == "again\n"
+
+
+def test_nul_and_invalid_utf8_in_output_are_stored_as_replacement_characters(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: binary, run: "printf 'a\\\\000b\\\\377c'"}]
+        """)
+    (run,) = push()
+    assert run.status == "succeeded"
+    assert output_of(run.steps.get()) == "a\ufffdb\ufffdc"
