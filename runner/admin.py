@@ -10,7 +10,7 @@ admin.site.site_header = admin.site.site_title = "hookrunner"
 admin.site.index_title = "Deliveries and runs"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnly:
     """The log records what happened; nobody edits history."""
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -20,7 +20,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class RunInline(admin.TabularInline):
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
+
+
+class RunInline(ReadOnly, admin.TabularInline):
     model = Run
     fields = ("pipeline", "status", "queue", "sha", "created_at")
     readonly_fields = fields
@@ -28,25 +32,13 @@ class RunInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class StepInline(admin.StackedInline):
+class StepInline(ReadOnly, admin.StackedInline):
     model = Step
     fields = ("name", "status", "exit_code", "started_at", "finished_at", "output")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="output")
     def output(self, step: Step) -> str:
