@@ -57,6 +57,7 @@ class Command(BaseCommand):
             f"  webhook secret  {webhook_secret}\n"
             f"  pipelines       {settings.PIPELINES_FILE}\n"
             f"  database        {settings.DATABASES['default']['NAME']}\n"
+            f"  worker          runs every queue, in {settings.WORKSPACES_DIR}\n"
             f"  admin           {base}/admin/  (create a login: "
             f"{sys.executable} manage.py createsuperuser)\n"
             f"  check it        {sys.executable} manage.py selftest --url {base}/"
