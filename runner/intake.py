@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from runner.db import write_transaction
 from runner.github import Event
-from runner.models import Delivery
-from runner.pipelines import Config, Verdict, match
+from runner.models import RECEIVED_COLUMNS, Delivery, clipped
+from runner.pipelines import Config, Pipeline, match
 from runner.pipelines_store import pipelines_store
 from runner.runs import start_runs
+from runner.text import counted
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
@@ -62,11 +63,11 @@ def _store(event: Event) -> int:
         return Delivery.objects.insert_received(
             delivery_id=event.delivery_id,
             event=event.name,
-            action=event.action[:64],
-            hook_id=event.hook_id[:32],
-            repository=event.repository[:200],
-            sender=event.sender[:100],
-            ref=event.ref[:255],
+            action=event.action,
+            hook_id=event.hook_id,
+            repository=event.repository,
+            sender=event.sender,
+            ref=event.ref,
             payload=event.payload,
         )
 
@@ -78,16 +79,10 @@ def _receive_again(event: Event, config: Config | None) -> Answer:
     detail = _repeat_detail(original)
     with write_transaction():
         Delivery.objects.create(
-            delivery_id=event.delivery_id,
-            event=event.name,
-            action=original.action,
-            hook_id=original.hook_id,
-            repository=original.repository,
-            sender=original.sender,
-            ref=original.ref,
+            **{name: getattr(original, name) for name in RECEIVED_COLUMNS},
+            **clipped(Delivery, detail=detail),
             payload={},
             status=Status.DUPLICATE,
-            detail=detail,
             original=original,
         )
     _log(event, Status.DUPLICATE, detail)
@@ -120,11 +115,10 @@ def _repeat_detail(original: Delivery) -> str:
 def _process(pk: int, event: Event, config: Config | None) -> Answer:
     run_ids: list[int] = []
     try:
-        status, detail, verdicts = _decide(event, config)
+        status, detail, starting = _decide(event, config)
         # Runs, their tasks and the outcome commit together: a 2xx means all are queued.
         with write_transaction():
-            if any(verdict.starts for verdict in verdicts):
-                run_ids = start_runs(pk, event, verdicts)
+            run_ids = start_runs(pk, event, starting)
             Delivery.objects.set_outcome(pk, status, detail)
     except Exception as error:
         run_ids = []
@@ -137,22 +131,23 @@ def _process(pk: int, event: Event, config: Config | None) -> Answer:
     return Answer(event.delivery_id, status, detail, _http_status(event.name, status), run_ids)
 
 
-def _decide(event: Event, config: Config | None) -> tuple[str, str, list[Verdict]]:
+def _decide(event: Event, config: Config | None) -> tuple[str, str, list[Pipeline]]:
+    """The delivery's outcome, its one-line detail, and the pipelines it starts."""
     if event.is_ping:
         return Status.ACCEPTED, f"pong: hook {event.hook_id or '?'} reached hookrunner", []
     if not event.is_acted_on:
         return Status.IGNORED, f"hookrunner does not act on {event.name} events", []
     if config is None:
         raise InvalidPipelines(pipelines_store().error)
-    if config.entry_for(event.repository) is None:
-        return Status.IGNORED, f"no pipelines for {event.repository} in {config.source}", []
     verdicts = match(config, event)
-    starting = [verdict.pipeline.name for verdict in verdicts if verdict.starts]
+    if not verdicts:
+        return Status.IGNORED, f"no pipelines for {event.repository} in {config.source}", []
+    starting = [verdict.pipeline for verdict in verdicts if verdict.starts]
     if not starting:
         reasons = "; ".join(f"{v.pipeline.name}: {v.reason}" for v in verdicts)
         return Status.IGNORED, f"no pipeline matched: {reasons}", []
-    plural = "s" if len(starting) > 1 else ""
-    return Status.ACCEPTED, f"started {len(starting)} run{plural}: {', '.join(starting)}", verdicts
+    names = ", ".join(pipeline.name for pipeline in starting)
+    return Status.ACCEPTED, f"started {counted(len(starting), 'run')}: {names}", starting
 
 
 def _http_status(event_name: str, status: str) -> int:

@@ -16,7 +16,3 @@ def ensure_secret_file(path: Path) -> str:
     with os.fdopen(descriptor, "w") as file:
         file.write(value + "\n")
     return value
-
-
-def secret_from_environment(name: str) -> bool:
-    return bool(os.environ.get(name, "").strip() or os.environ.get(f"{name}_FILE", "").strip())

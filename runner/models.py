@@ -14,6 +14,15 @@ from django.utils import timezone
 RECEIVED_COLUMNS = ("delivery_id", "event", "action", "hook_id", "repository", "sender", "ref")
 
 
+def clipped(model: type[models.Model], **values: Any) -> dict[str, Any]:
+    """`values`, each string cut to its field's max_length: what a client sends always fits."""
+    fitted = {}
+    for name, value in values.items():
+        limit = getattr(model._meta.get_field(name), "max_length", None)
+        fitted[name] = value[:limit] if limit and isinstance(value, str) else value
+    return fitted
+
+
 @cache
 def _insert_received_sql() -> str:
     table = Delivery._meta.db_table
@@ -30,6 +39,7 @@ class DeliveryQuerySet(models.QuerySet):
 
     def insert_received(self, payload: dict[str, Any], **values: str) -> int:
         """Store a delivery as received; its id. Raises IntegrityError for a known id."""
+        values = clipped(Delivery, **values)
         row = [values[name] for name in RECEIVED_COLUMNS]
         row += [json.dumps(payload), Delivery.Status.RECEIVED, "", 1]
         with connections[self.db].cursor() as cursor:
@@ -41,7 +51,7 @@ class DeliveryQuerySet(models.QuerySet):
         with connections[self.db].cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} SET status = %s, detail = %s WHERE id = %s",  # noqa: S608
-                [status, detail[:500], pk],
+                [status, clipped(Delivery, detail=detail)["detail"], pk],
             )
 
 
@@ -212,7 +222,8 @@ class Run(models.Model):
         return Run.objects.filter(pk=self.pk, cancel_requested_at__isnull=False).exists()
 
     def finish(self, status: str, detail: str = "") -> None:
-        self.status, self.detail, self.finished_at = status, detail[:500], timezone.now()
+        self.status, self.finished_at = status, timezone.now()
+        self.detail = clipped(Run, detail=detail)["detail"]
         self.save(update_fields=["status", "detail", "finished_at"])
 
 
@@ -250,13 +261,9 @@ class Step(models.Model):
     def __str__(self) -> str:
         return f"{self.run} step {self.index}: {self.name}"
 
-    def start(self) -> None:
-        self.status, self.started_at = Step.Status.RUNNING, timezone.now()
-        self.save(update_fields=["status", "started_at"])
-
-    def record_pid(self, pid: int) -> None:
-        self.pid = pid
-        self.save(update_fields=["pid"])
+    def start(self, pid: int) -> None:
+        self.status, self.started_at, self.pid = Step.Status.RUNNING, timezone.now(), pid
+        self.save(update_fields=["status", "started_at", "pid"])
 
     def finish(self, status: str, exit_code: int | None) -> None:
         self.status, self.exit_code, self.finished_at = status, exit_code, timezone.now()

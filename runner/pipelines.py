@@ -112,6 +112,10 @@ class Verdict:
     starts: bool
     reason: str
 
+    def __str__(self) -> str:
+        outcome = "starts" if self.starts else f"does not start: {self.reason}"
+        return f"{self.pipeline.name}: {outcome}"
+
 
 def match(config: Config, event: Event) -> list[Verdict]:
     """For each pipeline of the event's repository: does it start, and if not, why not."""

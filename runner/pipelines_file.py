@@ -1,17 +1,12 @@
-"""Read pipelines.yaml into a Config, reporting every problem with its file and line.
-
-Validation walks YAML's node tree, not the plain values, so each problem knows its line;
-it goes on after a problem, so one run reports them all.
-"""
+"""pipelines.yaml's schema: read into a Config, every problem reported at once with its
+file and line (through runner.yaml_nodes)."""
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from runner.globs import BadGlob, Glob, compile_glob
 from runner.pipelines import (
@@ -24,6 +19,7 @@ from runner.pipelines import (
     RepositoryEntry,
     Step,
 )
+from runner.yaml_nodes import NodeReader, Problem, is_null, kind_of, value_of
 
 PULL_REQUEST_TYPES = frozenset({
     "assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed",
@@ -35,7 +31,6 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Names hookrunner sets for every step; a pipeline may not redefine them.
 RESERVED_ENV = re.compile(r"(GITHUB_.*|HOOKRUNNER_.*|PATH|HOME)")
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")
-DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_TIMEOUT = 3600
 
@@ -51,17 +46,6 @@ PUSH_KEYS = {
 }  # fmt: skip
 PULL_REQUEST_KEYS = {"types": False, "branches": False, "branches_ignore": False}
 CONCURRENCY_KEYS = {"group": True, "cancel_in_progress": False}
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.where}: {self.message}"
 
 
 class PipelinesError(Exception):
@@ -94,20 +78,12 @@ def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Confi
     return config
 
 
-class _Reader:
+class _Reader(NodeReader):
+    """pipelines.yaml's schema, read node by node."""
+
     def __init__(self, source: str, environ: Mapping[str, str]) -> None:
-        self.source = source
+        super().__init__(source)
         self.environ = environ
-        self.problems: list[Problem] = []
-        # A problem with a value is reported on the line of its key, where people look.
-        self.key_of: dict[int, Node] = {}
-
-    def problem(self, node: Node | None, where: str, message: str) -> None:
-        node = self.key_of.get(id(node), node)
-        line = node.start_mark.line + 1 if node is not None else 1
-        self.problems.append(Problem(self.source, line, where, message))
-
-    # The document
 
     def config(self, root: Node | None) -> Config:
         if root is None:
@@ -198,7 +174,7 @@ class _Reader:
         return push, pull_request
 
     def push(self, node: Node, where: str) -> PushTrigger:
-        if _is_null(node):
+        if is_null(node):
             return PushTrigger()
         fields = self.mapping(node, where, PUSH_KEYS) or {}
         return PushTrigger(
@@ -211,7 +187,7 @@ class _Reader:
         )
 
     def pull_request(self, node: Node, where: str) -> PullRequestTrigger:
-        if _is_null(node):
+        if is_null(node):
             return PullRequestTrigger()
         fields = self.mapping(node, where, PULL_REQUEST_KEYS) or {}
         types = DEFAULT_PULL_REQUEST_TYPES
@@ -231,7 +207,7 @@ class _Reader:
         if node is None:
             return ()
         if not isinstance(node, SequenceNode):
-            self.problem(node, where, f"must be a list of steps, not {_kind(node)}")
+            self.problem(node, where, f"must be a list of steps, not {kind_of(node)}")
             return ()
         if not node.value:
             self.problem(node, where, "is empty; a pipeline needs at least one step")
@@ -276,63 +252,6 @@ class _Reader:
             ),
         )
 
-    # Values
-
-    def mapping(
-        self, node: Node | None, where: str, keys: dict[str, bool] | None, noun: str = "key"
-    ) -> dict[str, Node] | None:
-        """The node's entries by key; `keys` maps each allowed key to whether it is required."""
-        if node is None:
-            return None
-        if not isinstance(node, MappingNode):
-            self.problem(node, where, f"must be a mapping, not {_kind(node)}")
-            return None
-        yaml.SafeLoader("").flatten_mapping(node)
-        entries: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, ScalarNode) else None
-            if not isinstance(key, str) or not key:
-                self.problem(key_node, where, f"has a {noun} that is not a plain name")
-            elif key in entries:
-                self.problem(key_node, where, f"duplicate {noun} {key!r}")
-            elif keys is not None and key not in keys:
-                allowed = ", ".join(keys)
-                self.problem(key_node, where, f"unknown {noun} {key!r} (allowed: {allowed})")
-            else:
-                entries[key] = value_node
-                self.key_of[id(value_node)] = key_node
-        for key, required in (keys or {}).items():
-            if required and key not in entries:
-                self.problem(node, where, f"needs {key!r}")
-        return entries
-
-    def scalar(self, node: Node, where: str, expected: type, noun: str) -> Any:
-        value = _value(node)
-        if not isinstance(node, ScalarNode) or type(value) is not expected:
-            self.problem(node, where, f"must be {noun}, not {_kind(node)}")
-            return None
-        return value
-
-    def string(self, node: Node | None, where: str, default: str) -> str:
-        if node is None:
-            return default
-        value = self.scalar(node, where, str, "a string")
-        return default if value is None else value
-
-    def boolean(self, node: Node | None, where: str, default: bool) -> bool:
-        if node is None:
-            return default
-        value = self.scalar(node, where, bool, "true or false")
-        return default if value is None else value
-
-    def strings(self, node: Node, where: str) -> list[str]:
-        """A list of strings; a single string counts as a list of one."""
-        items = node.value if isinstance(node, SequenceNode) else [node]
-        values = [self.scalar(item, where, str, "a string or a list of strings") for item in items]
-        if isinstance(node, SequenceNode) and not items:
-            self.problem(node, where, "is an empty list")
-        return [value for value in values if value is not None]
-
     def globs(self, node: Node | None, where: str) -> tuple[Glob, ...] | None:
         if node is None:
             return None
@@ -344,16 +263,6 @@ class _Reader:
                 self.problem(node, where, f"bad pattern {pattern!r}: {error}")
         return tuple(globs)
 
-    def duration(self, node: Node | None, where: str, default: int) -> int:
-        if node is None:
-            return default
-        value = _value(node)
-        seconds = _seconds(value)
-        if seconds is None:
-            self.problem(node, where, f"{value!r} is not a duration (like 90s, 20m, 1h, 1h30m)")
-            return default
-        return seconds
-
     def env(self, node: Node | None, where: str) -> dict[str, str]:
         fields = self.mapping(node, where, None, "variable") or {}
         env = {}
@@ -361,7 +270,7 @@ class _Reader:
             if not ENV_NAME.fullmatch(name) or RESERVED_ENV.fullmatch(name):
                 self.problem(value_node, where, f"{name!r} cannot be set by a pipeline")
                 continue
-            value = _value(value_node)
+            value = value_of(value_node)
             if isinstance(value, bool) or not isinstance(value, str | int | float):
                 self.problem(value_node, f"{where}.{name}", "must be a string (quote it)")
                 continue
@@ -393,38 +302,3 @@ class _Reader:
         if not QUEUE_NAME.fullmatch(name):
             self.problem(node, where, f"{name!r} is not a queue name (letters, digits, . _ -)")
         return name
-
-
-def _is_null(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"
-
-
-def _value(node: Node) -> Any:
-    if isinstance(node, ScalarNode):
-        return yaml.SafeLoader("").construct_object(node)
-    return None
-
-
-KINDS: dict[type, str] = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
-
-
-def _kind(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    value = _value(node)
-    return "empty" if value is None else KINDS.get(type(value), type(value).__name__)
-
-
-def _seconds(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if value > 0 else None
-    if not isinstance(value, str):
-        return None
-    found = DURATION.fullmatch(value.strip())
-    if not found or not any(found.groups()):
-        return None
-    hours, minutes, seconds = (int(part or 0) for part in found.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    return total or None

@@ -14,7 +14,8 @@ from pathlib import Path
 from django.conf import settings
 
 from runner.pipelines import Config
-from runner.pipelines_file import PipelinesError, Problem, load_pipelines
+from runner.pipelines_file import PipelinesError, load_pipelines
+from runner.yaml_nodes import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +32,15 @@ class PipelinesStore:
         self.path = path
         self.check_interval = check_interval
         self.config: Config | None = None
-        self.error = ""
-        self.loaded_at = 0.0
-        self._problems: list[Problem] = []
+        self.problems: list[Problem] = []
         self._version: FileVersion | None = None
         self._next_check = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def error(self) -> str:
+        """What is wrong with the file now, one problem a line; "" when it is valid."""
+        return "\n".join(str(problem) for problem in self.problems)
 
     def current(self) -> Config:
         """The configuration in force; PipelinesError only if none was ever valid."""
@@ -44,7 +48,7 @@ class PipelinesStore:
             with self._lock:
                 self._reload_if_changed()
         if self.config is None:
-            raise PipelinesError(self._problems)
+            raise PipelinesError(self.problems)
         return self.config
 
     def _reload_if_changed(self) -> None:
@@ -56,12 +60,11 @@ class PipelinesStore:
         try:
             config = load_pipelines(self.path, os.environ)
         except PipelinesError as error:
-            self._problems = error.problems
-            self.error = str(error)
+            self.problems = error.problems
             kept = "keeping the last valid one" if self.config else "no pipeline will run"
             logger.error("pipelines file %s is invalid, %s:\n%s", self.path, kept, error)
             return
-        self.config, self.error, self.loaded_at = config, "", time.time()
+        self.config, self.problems = config, []
         logger.info("pipelines loaded from %s", self.path)
 
     def _file_version(self) -> FileVersion | None:

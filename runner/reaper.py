@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from runner.models import Run, Step
+from runner.models import Run, Step, clipped
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,11 @@ def reap_stale_runs() -> list[int]:
         if (
             not Run.objects.stale(silent_since)
             .filter(pk=run.pk)
-            .update(status=Run.Status.FAILED, detail=detail[:500], finished_at=timezone.now())
+            .update(
+                status=Run.Status.FAILED,
+                finished_at=timezone.now(),
+                **clipped(Run, detail=detail),
+            )
         ):
             continue
         _end_steps(run)

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from runner.db import write_transaction
-from runner.models import DroppedRejections, RejectedRequest
+from runner.models import DroppedRejections, RejectedRequest, clipped
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,8 @@ def record_rejection(
 ) -> None:
     """Store what was refused and why; past the per-minute bound, only count it."""
     remote_addr = request.META.get("REMOTE_ADDR", "")
-    delivery_id = request.headers.get("X-GitHub-Delivery", "")[:100]
-    event = request.headers.get("X-GitHub-Event", "")[:64]
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    event = request.headers.get("X-GitHub-Event", "")
     logger.warning(
         "rejected delivery=%s event=%s remote=%s status=%d reason=%s",
         delivery_id or "-",
@@ -41,10 +41,13 @@ def record_rejection(
             return
         rejected = RejectedRequest.objects.create(
             http_status=http_status,
-            reason=reason[:300],
-            remote_addr=remote_addr[:64],
-            delivery_id=delivery_id,
-            event=event,
+            **clipped(
+                RejectedRequest,
+                reason=reason,
+                remote_addr=remote_addr,
+                delivery_id=delivery_id,
+                event=event,
+            ),
             headers=_bounded_headers(request),
             body_sha256=hashlib.sha256(body).hexdigest() if body is not None else "",
             body_bytes=len(body) if body is not None else _declared_length(request),

@@ -14,7 +14,8 @@ load_dotenv(BASE_DIR / ".env", override=False)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG")
-SECRET_KEY = env_secret("DJANGO_SECRET_KEY", DATA_DIR / "django-secret-key")
+SECRET_KEY_FILE = DATA_DIR / "django-secret-key"
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", SECRET_KEY_FILE)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 WEBHOOK_SECRET_FILE = DATA_DIR / "webhook-secret"

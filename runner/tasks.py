@@ -1,6 +1,6 @@
 """The background task that executes one Run, queued by the receiver."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -22,9 +22,14 @@ def execute_run(context: TaskContext) -> None:
         try_again_later(run)
 
 
+def queue_execution(queue: str, run_after: datetime | None = None) -> str:
+    """Enqueue an execute_run task on `queue`; its id, for the Run it will execute."""
+    return str(execute_run.using(queue_name=queue, run_after=run_after).enqueue().id)
+
+
 def try_again_later(run: Run) -> None:
     """Hand the run to a new task that starts after CONCURRENCY_RETRY_SECONDS."""
     run_after = timezone.now() + timedelta(seconds=settings.CONCURRENCY_RETRY_SECONDS)
     with transaction.atomic():
-        later = execute_run.using(queue_name=run.queue, run_after=run_after).enqueue()
-        Run.objects.queued().filter(pk=run.pk).update(task_id=str(later.id))
+        task_id = queue_execution(run.queue, run_after)
+        Run.objects.queued().filter(pk=run.pk).update(task_id=task_id)

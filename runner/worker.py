@@ -18,6 +18,7 @@ from runner.github import event_from_payload
 from runner.models import Run, Step
 from runner.step_env import github_variables, step_environment
 from runner.step_log import StepLog
+from runner.text import counted
 
 logger = logging.getLogger(__name__)
 
@@ -99,21 +100,19 @@ class _Execution:
         )
         ending = None
         for step, spec in zip(steps, specs, strict=True):
-            if ending is None and self.run.cancel_requested():
+            if ending is None and self.should_cancel():
                 ending = (Run.Status.CANCELLED, f"cancelled before step {spec.name}")
             if ending is None:
                 ending = _ending(spec, self.run_step(step, spec))
             else:
                 step.status = Step.Status.SKIPPED
                 step.save(update_fields=["status"])
-        done = f"{len(steps)} step{'s' if len(steps) > 1 else ''} succeeded"
-        return ending or (Run.Status.SUCCEEDED, done)
+        return ending or (Run.Status.SUCCEEDED, f"{counted(len(steps), 'step')} succeeded")
 
     def run_step(self, step: Step, spec: StepSpec) -> ProcessOutcome:
         env = step_environment(
             os.environ, self.definition["env"], spec.env, self.secrets, self.github
         )
-        step.start()
         log = StepLog(step, list(self.secrets.values()), settings.STEP_OUTPUT_LIMIT)
 
         def on_output(data: bytes) -> None:
@@ -122,7 +121,7 @@ class _Execution:
 
         outcome = run_process(
             spec.argv, env=env, cwd=self.workspace, on_output=on_output,
-            on_start=step.record_pid, should_cancel=self.should_cancel,
+            on_start=step.start, should_cancel=self.should_cancel,
             timeout=max(min(spec.timeout, self.deadline - time.monotonic()), 0),
             grace=settings.STEP_KILL_GRACE_SECONDS,
         )  # fmt: skip

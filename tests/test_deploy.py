@@ -1,6 +1,7 @@
 """The production assets: install script, systemd units, environment example."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -40,3 +41,15 @@ def test_env_example_names_every_required_setting():
     example = (BASE_DIR / "deploy" / "hookrunner.env.example").read_text()
     for name in ("DJANGO_SECRET_KEY=", "WEBHOOK_SECRET=", "ALLOWED_HOSTS=", "DATA_DIR="):
         assert name in example
+
+
+def test_make_says_what_to_install_when_no_python_3_12_is_found(tmp_path):
+    for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+        shutil.copy(BASE_DIR / name, tmp_path / name)
+    result = subprocess.run(
+        ["make", "PYTHON=", "test"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "hookrunner needs Python 3.12 or newer, and none was found." in result.stdout
+    assert "make PYTHON=/path/to/python3.12" in result.stdout
+    assert not (tmp_path / ".venv").exists()

@@ -154,6 +154,14 @@ def test_bad_durations_are_named(duration):
             "duplicate event 'push'",
         ),
         (
+            "            run: make test\n",
+            "            run: make test\n      test: {on: {push: null}, steps: [{name: a, run: b}]}"
+            "\n",
+            10,
+            "R.pipelines",
+            "duplicate key 'test'",
+        ),
+        (
             "          - name: test\n",
             "          - name: test\n            run: a\n          - name: test\n",
             10,

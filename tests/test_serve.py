@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.local_setup import ensure_secret_file
 from tests.conftest import SignedDelivery
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -118,8 +119,8 @@ def server(tmp_path):
     started.kill()
 
 
-def stored_deliveries(data_dir: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(data_dir / "hookrunner.sqlite3") as database:
+def stored_deliveries(data_dir: Path, name: str = "hookrunner.sqlite3") -> list[tuple[str, str]]:
+    with sqlite3.connect(data_dir / name) as database:
         return database.execute("SELECT event, status FROM runner_delivery").fetchall()
 
 
@@ -187,6 +188,21 @@ def test_ctrl_c_stops_everything_cleanly_and_a_given_secret_is_used(tmp_path):
     )
     # A terminal delivers Ctrl-C to every process of the foreground group.
     assert server.stop(signal.SIGINT, whole_group=True) == 0
+
+
+def test_serve_uses_the_database_that_database_url_names(tmp_path):
+    server = Server(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}")
+    assert server.post(SignedDelivery.of_fixture("ping__default", secret=server.secret())) == 200
+    assert server.stop(signal.SIGTERM) == 0
+    assert stored_deliveries(tmp_path, "elsewhere.sqlite3") == [("ping", "accepted")]
+    assert not (tmp_path / "hookrunner.sqlite3").exists()
+
+
+def test_generated_secret_is_kept_for_later_starts(tmp_path):
+    path = tmp_path / "var" / "webhook-secret"
+    first = ensure_secret_file(path)
+    assert ensure_secret_file(path) == first
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_receiver_goes_away_when_serve_itself_is_killed(server):

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 
 from runner.pipelines import Pipeline, PullRequestTrigger, PushTrigger
 from runner.pipelines_file import PipelinesError, load_pipelines
+from runner.text import counted
 
 
 class Command(BaseCommand):
@@ -36,10 +37,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {entry.pattern} ({secret})")
             for pipeline in entry.pipelines:
                 self.stdout.write(f"    {pipeline.name}: {describe(pipeline)}")
-
-
-def counted(count: int, singular: str, plural: str = "") -> str:
-    return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
 def describe(pipeline: Pipeline) -> str:

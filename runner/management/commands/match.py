@@ -40,5 +40,4 @@ class Command(BaseCommand):
         where = f"{delivery.repository} {delivery.ref}".strip()
         self.stdout.write(f"{event}{fork} to {where}, via {entry.pattern}:")
         for verdict in match(config, delivery):
-            outcome = "starts" if verdict.starts else f"does not start: {verdict.reason}"
-            self.stdout.write(f"  {verdict.pipeline.name}: {outcome}")
+            self.stdout.write(f"  {verdict}")

@@ -33,14 +33,14 @@ class Command(BaseCommand):
         event = event_from_payload(delivery.event, delivery.payload, delivery.delivery_id)
         verdicts = match(config, event)
         for verdict in verdicts:
-            outcome = "starts" if verdict.starts else f"does not start: {verdict.reason}"
-            self.stdout.write(f"  {verdict.pipeline.name}: {outcome}")
-        starting = [v.pipeline.name for v in verdicts if v.starts]
+            self.stdout.write(f"  {verdict}")
+        starting = [verdict.pipeline for verdict in verdicts if verdict.starts]
         if dry_run or not starting:
             self.stdout.write("nothing queued" + (" (dry run)" if dry_run else ""))
             return
         with write_transaction():
-            run_ids = start_runs(delivery.pk, event, verdicts)
-            detail = f"replayed: started {len(run_ids)} run(s): {', '.join(starting)}"
+            run_ids = start_runs(delivery.pk, event, starting)
+            names = ", ".join(pipeline.name for pipeline in starting)
+            detail = f"replayed: started {len(run_ids)} run(s): {names}"
             Delivery.objects.set_outcome(delivery.pk, Delivery.Status.ACCEPTED, detail)
         self.stdout.write(f"queued runs {', '.join(str(pk) for pk in run_ids)}")

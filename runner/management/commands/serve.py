@@ -10,7 +10,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runner.local_setup import ensure_secret_file, secret_from_environment
+from runner.env import env_secret
+from runner.local_setup import ensure_secret_file
 
 STOP_GRACE_SECONDS = 20
 PR_SET_PDEATHSIG = 1
@@ -37,11 +38,10 @@ class Command(BaseCommand):
             raise CommandError(f"hookrunner stopped: a child process exited with {exit_code}")
 
     def _ensure_secrets(self) -> str:
-        if not secret_from_environment("DJANGO_SECRET_KEY"):
-            ensure_secret_file(settings.DATA_DIR / "django-secret-key")
-        if secret_from_environment("WEBHOOK_SECRET"):
-            return settings.WEBHOOK_SECRET
-        return ensure_secret_file(settings.WEBHOOK_SECRET_FILE)
+        """Generate into DATA_DIR each secret that neither the environment nor a file holds."""
+        if not env_secret("DJANGO_SECRET_KEY", settings.SECRET_KEY_FILE):
+            ensure_secret_file(settings.SECRET_KEY_FILE)
+        return settings.WEBHOOK_SECRET or ensure_secret_file(settings.WEBHOOK_SECRET_FILE)
 
     def _manage(self, *arguments: str) -> None:
         result = subprocess.run([sys.executable, "-m", "django", *arguments], check=False)
