@@ -16,11 +16,20 @@ RECEIVED_COLUMNS = ("delivery_id", "event", "action", "hook_id", "repository", "
 
 def clipped(model: type[models.Model], **values: Any) -> dict[str, Any]:
     """`values`, each string cut to its field's max_length: what a client sends always fits."""
-    fitted = {}
-    for name, value in values.items():
-        limit = getattr(model._meta.get_field(name), "max_length", None)
-        fitted[name] = value[:limit] if limit and isinstance(value, str) else value
-    return fitted
+    limits = _max_lengths(model)
+    return {
+        name: value[: limits[name]] if name in limits and isinstance(value, str) else value
+        for name, value in values.items()
+    }
+
+
+@cache
+def _max_lengths(model: type[models.Model]) -> dict[str, int]:
+    return {
+        field.name: field.max_length
+        for field in model._meta.concrete_fields
+        if getattr(field, "max_length", None)
+    }
 
 
 @cache
