@@ -96,7 +96,7 @@ def bench_output(output_mb: int) -> dict:
     seconds = time.perf_counter() - started
     run.refresh_from_db()
     step = run.steps.get()
-    if run.status != "succeeded" or step.truncated:
+    if run.status != "succeeded" or step.dropped_bytes:
         raise SystemExit(f"output run ended {run.status}: {run.detail}")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {

@@ -1,5 +1,5 @@
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -30,6 +30,10 @@ def _max_lengths(model: type[models.Model]) -> dict[str, int]:
         for field in model._meta.concrete_fields
         if getattr(field, "max_length", None)
     }
+
+
+def _duration(started_at: datetime | None, finished_at: datetime | None) -> timedelta | None:
+    return finished_at - started_at if started_at and finished_at else None
 
 
 @cache
@@ -160,7 +164,10 @@ class Run(models.Model):
         RUNNING = "running", "running"
         SUCCEEDED = "succeeded", "succeeded"
         FAILED = "failed", "failed"
+        TIMED_OUT = "timed_out", "timed out"
         CANCELLED = "cancelled", "cancelled"
+        # hookrunner itself could not run it (a missing secret, a lost worker...).
+        ERROR = "error", "error"
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="runs")
     repository = models.CharField(max_length=200)
@@ -191,11 +198,17 @@ class Run(models.Model):
     )
     # Runs sharing a group take turns; read by the worker before it claims a run.
     concurrency_group = models.CharField(max_length=200, blank=True, db_index=True)
+    # Set when the pipeline keeps its workspace after the run (keep_workspace: true).
+    kept_workspace = models.CharField(max_length=500, blank=True)
 
     objects = RunQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.repository} {self.pipeline} #{self.pk}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        return _duration(self.started_at, self.finished_at)
 
     def claim(self, worker: str) -> bool:
         """Move a queued run to running; False if it was not queued (someone else has it)."""
@@ -256,8 +269,8 @@ class Step(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     output_bytes = models.PositiveBigIntegerField(default=0)
-    # Output past the per-step bound is counted in output_bytes but not stored.
-    truncated = models.BooleanField(default=False)
+    # Output past the per-step bound: counted in output_bytes, dropped from the middle.
+    dropped_bytes = models.PositiveBigIntegerField(default=0)
     # The step's process group, so a dead worker's leftovers can be found and killed.
     pid = models.PositiveIntegerField(null=True, blank=True)
 
@@ -270,13 +283,17 @@ class Step(models.Model):
     def __str__(self) -> str:
         return f"{self.run} step {self.index}: {self.name}"
 
+    @property
+    def duration(self) -> timedelta | None:
+        return _duration(self.started_at, self.finished_at)
+
     def start(self, pid: int) -> None:
         self.status, self.started_at, self.pid = Step.Status.RUNNING, timezone.now(), pid
         self.save(update_fields=["status", "started_at", "pid"])
 
     def finish(self, status: str, exit_code: int | None) -> None:
         self.status, self.exit_code, self.finished_at = status, exit_code, timezone.now()
-        self.save(update_fields=["status", "exit_code", "finished_at", "output_bytes", "truncated"])
+        self.save(update_fields=["status", "exit_code", "finished_at", "output_bytes", "dropped_bytes"])
 
 
 class LogChunk(models.Model):

@@ -52,17 +52,19 @@ class StepLog:
             self._add_text(self.decoder.decode(data))
 
     def _add_text(self, text: str) -> None:
-        if not text or self.step.truncated:
+        if not text:
             return
         # PostgreSQL text cannot hold NUL; a step may print anything.
         text = text.replace("\x00", "\ufffd")
         room = self.limit_bytes - self.stored
-        if len(text) > room:
+        if self.step.dropped_bytes or len(text) > room:
+            self.step.dropped_bytes += len(text) - max(room, 0)
+            if self.step.dropped_bytes > len(text) - max(room, 0):
+                return
             text = (
                 text[:room]
                 + f"\n[output truncated: a step keeps at most {self.limit_bytes} characters]\n"
             )
-            self.step.truncated = True
         self.stored += len(text)
         self.pending.append(text)
         self.pending_size += len(text)
