@@ -1,0 +1,239 @@
+"""`manage.py cancel`: queued runs end at once, running ones are stopped by their worker."""
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from runner.models import Run, Step
+from tests.conftest import SignedDelivery
+from tests.test_reaper import database_url, wait_until_alone_in_the_database
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def pipelines(settings, tmp_path):
+    """Write a pipelines file for acme/webapp from the pipelines' YAML text."""
+    settings.WORKSPACES_DIR = tmp_path / "workspaces"
+
+    def write(pipelines_yaml: str) -> Path:
+        path = tmp_path / "pipelines.yaml"
+        body = textwrap.indent(textwrap.dedent(pipelines_yaml), "      ")
+        path.write_text(f"repositories:\n  acme/webapp:\n    pipelines:\n{body}")
+        settings.PIPELINES_FILE = path
+        return path
+
+    return write
+
+
+@pytest.fixture
+def queue_run(pipelines, post_delivery):
+    """Queue one run of a one-step pipeline; nothing executes it."""
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: build, run: echo built}]
+        """)
+
+    def queue() -> Run:
+        (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+        return Run.objects.get(pk=run_id)
+
+    return queue
+
+
+def cancel(*run_ids: int | str) -> tuple[str, str]:
+    """call_command("cancel", ...); what it wrote to stdout and to stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("cancel", *map(str, run_ids), stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db
+def test_queued_run_is_cancelled_at_once(queue_run):
+    run = queue_run()
+    assert cancel(run.pk) == (f"run {run.pk}: cancelled\n", "")
+    run.refresh_from_db()
+    assert (run.status, run.detail) == ("cancelled", "cancelled before it started")
+    assert run.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_running_run_is_left_to_its_worker_to_stop(queue_run):
+    run = queue_run()
+    Run.objects.filter(pk=run.pk).update(status="running", worker="builder:4242")
+    out, _ = cancel(run.pk)
+    assert (
+        out == f"run {run.pk}: asked to stop; its worker (builder:4242) stops it within a second\n"
+    )
+    run.refresh_from_db()
+    assert run.status == "running"
+    assert run.cancel_requested_at is not None
+
+
+@pytest.mark.django_db
+def test_finished_run_is_left_as_it_ended(queue_run):
+    run = queue_run()
+    Run.objects.filter(pk=run.pk).update(status="timed_out", detail="step build timed out")
+    assert cancel(run.pk) == (f"run {run.pk}: already finished (timed out)\n", "")
+    run.refresh_from_db()
+    assert (run.status, run.detail) == ("timed_out", "step build timed out")
+    assert run.cancel_requested_at is None
+
+
+@pytest.mark.django_db
+def test_unknown_run_is_an_error_that_does_not_stop_the_others(queue_run):
+    first, last = queue_run(), queue_run()
+    missing = last.pk + 1000
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=f"no such run: {missing}$"):
+        call_command("cancel", str(first.pk), str(missing), str(last.pk), stdout=out, stderr=err)
+    assert out.getvalue() == f"run {first.pk}: cancelled\nrun {last.pk}: cancelled\n"
+    assert err.getvalue() == f"run {missing}: no such run\n"
+    assert set(Run.objects.values_list("status", flat=True)) == {"cancelled"}
+
+
+@pytest.mark.django_db
+def test_run_ids_are_numbers():
+    with pytest.raises(CommandError, match="invalid int value"):
+        cancel("latest")
+
+
+@pytest.mark.django_db
+def test_at_least_one_run_id_is_needed():
+    with pytest.raises(CommandError, match="RUN_ID"):
+        cancel()
+
+
+# End to end: a real worker runs the step, a real `manage.py cancel` stops it.
+
+
+@pytest.fixture
+def worker_env(pipelines, tmp_path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "PIPELINES_FILE": str(tmp_path / "pipelines.yaml"),
+        "WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+
+
+@pytest.fixture
+def leftover_groups():
+    """Process group ids to SIGKILL after the test, should it fail before they end."""
+    groups: list[int] = []
+    yield groups
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+@pytest.fixture
+def worker(worker_env, leftover_groups):
+    """A `manage.py worker` process against the test database, always stopped after."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--interval", "0.1"],
+        cwd=BASE_DIR, env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    wait_until_alone_in_the_database()
+
+
+def living_members(pgid: int) -> list[int]:
+    """The processes of group `pgid` that have not exited (zombies have)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            state, pgrp = fields[0], int(fields[2])
+            if pgrp == pgid and state != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for(condition, what: str, seconds: float = 10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"{what}: not within {seconds} s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_command_stops_a_running_step_and_its_whole_process_group(
+    pipelines, post_delivery, worker, worker_env, leftover_groups, tmp_path
+):
+    pgid_file = tmp_path / "pgid"
+    pipelines(f"""\
+        ci:
+          on: {{push: null}}
+          steps:
+            - name: hang
+              run: echo $$ > {pgid_file}; sleep 300 & sleep 300
+            - name: after
+              run: echo never
+        """)
+    (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step started", 30))
+    leftover_groups.append(pgid)
+    wait_for(lambda: len(living_members(pgid)) == 3, "the shell and both sleeps running")
+    # The shell may write its pid before the worker has stored it.
+    wait_for(lambda: Step.objects.filter(run_id=run_id, name="hang", pid=pgid).exists(), "pid")
+
+    cancelled = subprocess.run(
+        [sys.executable, "manage.py", "cancel", str(run_id)],
+        cwd=BASE_DIR, env=worker_env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (cancelled.returncode, cancelled.stderr) == (0, "")
+    assert cancelled.stdout.startswith(f"run {run_id}: asked to stop; its worker (")
+    requested_at = Run.objects.get(pk=run_id).cancel_requested_at
+    assert requested_at is not None
+
+    wait_for(lambda: not living_members(pgid), "every process of the group exited")
+    exited_after = seconds_since(requested_at)
+    wait_for(lambda: not group_exists(pgid), "the process group gone")
+    gone_after = seconds_since(requested_at)
+    print(
+        f"\ncancel requested -> every process of the step's group exited: {exited_after:.2f} s; "
+        f"-> group gone (ProcessLookupError, zombies reaped): {gone_after:.2f} s"
+    )
+
+    run = wait_for(lambda: Run.objects.exclude(status="running").filter(pk=run_id).first(), "run")
+    assert (run.status, run.detail) == ("cancelled", "cancelled during step hang")
+    assert [(step.name, step.status) for step in run.steps.all()] == [
+        ("hang", "cancelled"),
+        ("after", "skipped"),
+    ]
+
+
+def seconds_since(moment: datetime) -> float:
+    return (timezone.now() - moment).total_seconds()
