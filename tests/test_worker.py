@@ -164,19 +164,25 @@ def test_secret_unset_when_the_run_starts_fails_it_clearly(pipelines, post_deliv
     )
 
 
-def test_output_past_the_bound_is_counted_not_stored(pipelines, push, settings):
+def test_output_past_the_bound_keeps_its_head_and_tail_around_the_dropped_count(
+    pipelines, push, settings
+):
     settings.STEP_OUTPUT_LIMIT = 1000
     pipelines("""\
         ci:
           on: {push: null}
-          steps: [{name: loud, run: head -c 100000 /dev/zero | tr '\\0' x}]
+          steps: [{name: loud, run: head -c 99990 /dev/zero | tr '\\0' x; echo ' done'}]
         """)
     (run,) = push()
     step = run.steps.get()
-    assert (step.output_bytes, step.dropped_bytes) == (100000, 99000)
-    stored = output_of(step)
-    assert stored.startswith("x" * 1000)
-    assert stored.endswith("[output truncated: a step keeps at most 1000 characters]\n")
+    assert (step.output_bytes, step.dropped_bytes) == (99996, 98996)
+    assert output_of(step) == (
+        "x" * 500
+        + "\n[hookrunner: 98996 bytes of output dropped here;"
+        + " the first 500 and the last 500 bytes are kept]\n"
+        + "x" * 494
+        + " done\n"
+    )
 
 
 def test_workdir_pipeline_runs_in_its_directory(pipelines, push, tmp_path):
