@@ -43,7 +43,9 @@ class StepInline(ReadOnly, admin.StackedInline):
     @admin.display(description="output")
     def output(self, step: Step) -> str:
         text = "".join(step.chunks.values_list("text", flat=True))
-        note = f"{step.output_bytes} bytes" + (f", {step.dropped_bytes} dropped" if step.dropped_bytes else "")
+        note = f"{step.output_bytes} bytes" + (
+            f", {step.dropped_bytes} dropped" if step.dropped_bytes else ""
+        )
         return format_html('<pre style="white-space: pre-wrap">{}</pre>{}', text, note)
 
 

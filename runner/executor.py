@@ -100,7 +100,7 @@ class _Watched:
 
     def __exit__(self, *exc_info: object) -> None:
         # Whatever the step left behind in its group goes with it.
-        _kill_group(self.process.pid, signal.SIGKILL)
+        kill_group(self.process.pid, signal.SIGKILL)
         self.selector.close()
         self.process.stdout.close()
 
@@ -132,16 +132,16 @@ class _Watched:
             self.pipe_open = False
 
     def stop(self, grace: float) -> None:
-        _kill_group(self.process.pid, signal.SIGTERM)
+        kill_group(self.process.pid, signal.SIGTERM)
         give_up = time.monotonic() + grace
         while self.process.poll() is None and time.monotonic() < give_up:
             self.pass_output()
-        _kill_group(self.process.pid, signal.SIGKILL)
+        kill_group(self.process.pid, signal.SIGKILL)
         self.process.wait()
         while self.pipe_open and self.selector.select(0):
             self.pass_output()
 
 
-def _kill_group(pgid: int, signum: int) -> None:
+def kill_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)

@@ -246,7 +246,7 @@ class Run(models.Model):
     def finish(self, status: str, detail: str = "") -> None:
         self.status, self.finished_at = status, timezone.now()
         self.detail = clipped(Run, detail=detail)["detail"]
-        self.save(update_fields=["status", "detail", "finished_at"])
+        self.save(update_fields=["status", "detail", "finished_at", "kept_workspace"])
 
 
 class Step(models.Model):
@@ -287,13 +287,20 @@ class Step(models.Model):
     def duration(self) -> timedelta | None:
         return _duration(self.started_at, self.finished_at)
 
-    def start(self, pid: int) -> None:
+    def start(self, pid: int | None) -> None:
         self.status, self.started_at, self.pid = Step.Status.RUNNING, timezone.now(), pid
         self.save(update_fields=["status", "started_at", "pid"])
 
+    def record_pid(self, pid: int) -> None:
+        """The step's current process group (a checkout runs several, one after another)."""
+        self.pid = pid
+        self.save(update_fields=["pid"])
+
     def finish(self, status: str, exit_code: int | None) -> None:
         self.status, self.exit_code, self.finished_at = status, exit_code, timezone.now()
-        self.save(update_fields=["status", "exit_code", "finished_at", "output_bytes", "dropped_bytes"])
+        self.save(
+            update_fields=["status", "exit_code", "finished_at", "output_bytes", "dropped_bytes"]
+        )
 
 
 class LogChunk(models.Model):

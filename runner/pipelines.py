@@ -11,6 +11,8 @@ from runner.github import Event
 from runner.globs import Glob, matches_any
 
 DEFAULT_PULL_REQUEST_TYPES = frozenset({"opened", "synchronize", "reopened"})
+# A step's text is the last argument; -e and pipefail make any failing command fail it.
+DEFAULT_SHELL = ("bash", "-e", "-o", "pipefail", "-c")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Step:
     run: str
     timeout: int
     env: dict[str, str] = field(default_factory=dict)
+    shell: tuple[str, ...] = DEFAULT_SHELL
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Pipeline:
     timeout: int = 3600
     workdir: str = ""
     checkout: bool = False
+    # Where checkout clones from; empty for the clone URL the payload gives.
+    clone_url: str = ""
+    keep_workspace: bool = False
     secrets: tuple[str, ...] = ()
     runs_on: str = "default"
     concurrency: Concurrency | None = None
@@ -63,13 +69,21 @@ class Pipeline:
         return {
             "name": self.name,
             "steps": [
-                {"name": s.name, "run": s.run, "timeout": s.timeout, "env": s.env}
+                {
+                    "name": s.name,
+                    "run": s.run,
+                    "timeout": s.timeout,
+                    "env": s.env,
+                    "shell": list(s.shell),
+                }
                 for s in self.steps
             ],
             "env": self.env,
             "timeout": self.timeout,
             "workdir": self.workdir,
             "checkout": self.checkout,
+            "clone_url": self.clone_url,
+            "keep_workspace": self.keep_workspace,
             # A fork's code must never see the server's secrets.
             "secrets": [] if from_fork else list(self.secrets),
             "runs_on": self.runs_on,

@@ -2,6 +2,7 @@
 file and line (through runner.yaml_nodes)."""
 
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 from runner.globs import BadGlob, Glob, compile_glob
 from runner.pipelines import (
     DEFAULT_PULL_REQUEST_TYPES,
+    DEFAULT_SHELL,
     Concurrency,
     Config,
     Pipeline,
@@ -34,12 +36,13 @@ REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+"
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_TIMEOUT = 3600
 
-REPOSITORY_KEYS = {"pipelines": True, "secret_env": False}
+REPOSITORY_KEYS = {"pipelines": True, "secret_env": False, "clone_url": False}
 PIPELINE_KEYS = {
     "on": True, "steps": True, "env": False, "timeout": False, "workdir": False,
-    "checkout": False, "secrets": False, "runs_on": False, "concurrency": False, "forks": False,
+    "checkout": False, "keep_workspace": False, "shell": False, "secrets": False,
+    "runs_on": False, "concurrency": False, "forks": False,
 }  # fmt: skip
-STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False}
+STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False, "shell": False}
 PUSH_KEYS = {
     "branches": False, "branches_ignore": False, "tags": False, "tags_ignore": False,
     "deletions": False,
@@ -113,10 +116,11 @@ class _Reader(NodeReader):
         if "secret_env" in fields:
             secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
             secret = self.environ.get(secret_env, "")
+        clone_url = self.string(fields.get("clone_url"), f"{where}.clone_url", "")
         pipelines = []
         named = self.mapping(fields.get("pipelines"), f"{where}.pipelines", None) or {}
         for name, pipeline_node in named.items():
-            pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}")
+            pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}", clone_url)
             if pipeline is not None:
                 pipelines.append(pipeline)
         if "pipelines" in fields and not named:
@@ -131,7 +135,7 @@ class _Reader(NodeReader):
                 message = f"is never used: {other.pattern} above already covers it; move it up"
                 self.problem(node, f"repositories.{entry.pattern}", message)
 
-    def pipeline(self, name: str, node: Node, where: str) -> Pipeline | None:
+    def pipeline(self, name: str, node: Node, where: str, clone_url: str) -> Pipeline | None:
         fields = self.mapping(node, where, PIPELINE_KEYS)
         if fields is None:
             return None
@@ -143,15 +147,25 @@ class _Reader(NodeReader):
             self.problem(node, where, "has both workdir and checkout: true; choose one")
         if workdir and not workdir.startswith("/"):
             self.problem(fields["workdir"], f"{where}.workdir", "must be an absolute path")
+        keep_workspace = self.boolean(
+            fields.get("keep_workspace"), f"{where}.keep_workspace", False
+        )
+        if keep_workspace and not checkout:
+            self.problem(
+                fields["keep_workspace"], f"{where}.keep_workspace", "needs checkout: true"
+            )
+        shell = self.shell(fields.get("shell"), f"{where}.shell", DEFAULT_SHELL)
         return Pipeline(
             name=name,
-            steps=self.steps(fields.get("steps"), f"{where}.steps", timeout),
+            steps=self.steps(fields.get("steps"), f"{where}.steps", timeout, shell),
             push=push,
             pull_request=pull_request,
             env=self.env(fields.get("env"), f"{where}.env"),
             timeout=timeout,
             workdir=workdir,
             checkout=checkout,
+            clone_url=clone_url,
+            keep_workspace=keep_workspace,
             secrets=self.secrets(fields.get("secrets"), f"{where}.secrets"),
             runs_on=self.queue(fields.get("runs_on"), f"{where}.runs_on"),
             concurrency=self.concurrency(fields.get("concurrency"), f"{where}.concurrency"),
@@ -203,7 +217,9 @@ class _Reader(NodeReader):
             or (),
         )
 
-    def steps(self, node: Node | None, where: str, pipeline_timeout: int) -> tuple[Step, ...]:
+    def steps(
+        self, node: Node | None, where: str, pipeline_timeout: int, shell: tuple[str, ...]
+    ) -> tuple[Step, ...]:
         if node is None:
             return ()
         if not isinstance(node, SequenceNode):
@@ -213,7 +229,7 @@ class _Reader(NodeReader):
             self.problem(node, where, "is empty; a pipeline needs at least one step")
         steps, seen = [], set()
         for index, step_node in enumerate(node.value):
-            step = self.step(step_node, f"{where}[{index}]", pipeline_timeout)
+            step = self.step(step_node, f"{where}[{index}]", pipeline_timeout, shell)
             if step is None:
                 continue
             if step.name in seen:
@@ -222,7 +238,9 @@ class _Reader(NodeReader):
             steps.append(step)
         return tuple(steps)
 
-    def step(self, node: Node, where: str, pipeline_timeout: int) -> Step | None:
+    def step(
+        self, node: Node, where: str, pipeline_timeout: int, shell: tuple[str, ...]
+    ) -> Step | None:
         fields = self.mapping(node, where, STEP_KEYS)
         if fields is None or not {"name", "run"} <= fields.keys():
             return None
@@ -237,7 +255,22 @@ class _Reader(NodeReader):
             run=run,
             timeout=timeout,
             env=self.env(fields.get("env"), f"{where}.env"),
+            shell=self.shell(fields.get("shell"), f"{where}.shell", shell),
         )
+
+    def shell(self, node: Node | None, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """A command line the step's text is appended to, as its last argument."""
+        if node is None:
+            return default
+        try:
+            words = tuple(shlex.split(self.string(node, where, "")))
+        except ValueError as error:
+            self.problem(node, where, f"cannot be split into words: {error}")
+            return default
+        if not words:
+            self.problem(node, where, "is empty; name a program, like bash -e -c or python3 -c")
+            return default
+        return words
 
     def concurrency(self, node: Node | None, where: str) -> Concurrency | None:
         if node is None:

@@ -1,4 +1,4 @@
-"""Find runs whose worker died mid-run, mark them failed, and end what they left running."""
+"""Find runs whose worker died mid-run, mark them lost, and end what they left running."""
 
 import logging
 import os
@@ -16,20 +16,20 @@ logger = logging.getLogger(__name__)
 
 
 def reap_stale_runs() -> list[int]:
-    """Fail every running run silent for RUN_STALE_SECONDS; the ids of those reaped."""
+    """Mark every running run silent for RUN_STALE_SECONDS as lost; the ids of those reaped."""
     silent_since = timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS)
     reaped = []
     for run in Run.objects.stale(silent_since):
         detail = (
-            f"worker {run.worker} stopped answering (no heartbeat since "
-            f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); it was killed or lost"
+            f"worker lost: {run.worker} stopped answering (no heartbeat since "
+            f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
         )
         # Only if still stale now: a worker that just woke up keeps its run.
         if (
             not Run.objects.stale(silent_since)
             .filter(pk=run.pk)
             .update(
-                status=Run.Status.FAILED,
+                status=Run.Status.ERROR,
                 finished_at=timezone.now(),
                 **clipped(Run, detail=detail),
             )

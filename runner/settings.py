@@ -38,14 +38,17 @@ HISTORY_DAYS = env_int("HISTORY_DAYS", 90)
 
 # Running pipelines.
 WORKSPACES_DIR = Path(env_str("WORKSPACES_DIR", str(DATA_DIR / "workspaces")))
-# Where `checkout: true` fetches from; {repository} is owner/name.
-CHECKOUT_URL = env_str("CHECKOUT_URL", "https://github.com/{repository}.git")
-# Characters of output kept per step; the rest is counted, not stored.
+# `checkout: true` keeps one bare mirror per repository here; runs fetch into it.
+MIRRORS_DIR = Path(env_str("MIRRORS_DIR", str(DATA_DIR / "mirrors")))
+# Bytes of output stored per step: past it, the head and the tail are kept.
 STEP_OUTPUT_LIMIT = env_int("STEP_OUTPUT_LIMIT", 10 * 1024 * 1024)
 # Between SIGTERM and SIGKILL when a step times out.
 STEP_KILL_GRACE_SECONDS = env_float("STEP_KILL_GRACE_SECONDS", 5)
+# A worker told to stop (SIGTERM, Ctrl-C) lets its running step go on this long, then
+# cancels it; a second signal cancels at once.
+WORKER_STOP_GRACE_SECONDS = env_float("WORKER_STOP_GRACE_SECONDS", 10)
 # A running run's worker says it is alive this often; silent for RUN_STALE_SECONDS, it is
-# taken for dead and its run marked failed. Workers look for such runs every REAP_SECONDS.
+# taken for dead and its run marked error (worker lost). Workers look every REAP_SECONDS.
 RUN_HEARTBEAT_SECONDS = env_float("RUN_HEARTBEAT_SECONDS", 10)
 RUN_STALE_SECONDS = env_float("RUN_STALE_SECONDS", 60)
 REAP_SECONDS = env_float("REAP_SECONDS", 30)

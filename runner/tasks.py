@@ -10,6 +10,7 @@ from django.utils import timezone
 from runner import worker
 from runner.concurrency import WAITING
 from runner.models import Run
+from runner.worker_stop import WORKER_STOP
 
 
 @task(takes_context=True)
@@ -18,7 +19,9 @@ def execute_run(context: TaskContext) -> None:
     run = Run.objects.filter(task_id=context.task_result.id).first()
     if run is None:
         return  # cancelled while waiting for its turn, after this task was queued
-    if worker.execute(run) == WAITING:
+    if WORKER_STOP.requested():
+        try_again_later(run)  # for another worker, or this one restarted
+    elif worker.execute(run) == WAITING:
         try_again_later(run)
 
 

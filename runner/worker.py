@@ -6,40 +6,42 @@ import os
 import shutil
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from runner.checkout import Checkout
 from runner.concurrency import CLAIMED, claim_in_turn
 from runner.executor import ProcessOutcome, run_process
 from runner.github import event_from_payload
 from runner.models import Run, Step
+from runner.pipelines import DEFAULT_SHELL
 from runner.step_env import github_variables, step_environment
 from runner.step_log import StepLog
 from runner.text import counted
+from runner.worker_stop import WORKER_STOP
 
 logger = logging.getLogger(__name__)
 
-CANCEL_CHECK_SECONDS = 1.0
-# Payload values reach git only as environment variables, never in the command text.
-CHECKOUT_SCRIPT = (
-    'git init -q . && git fetch -q --depth 1 "$CHECKOUT_URL" "$GITHUB_SHA" '
-    "&& git checkout -q --detach FETCH_HEAD && git log -1 --format='checked out %H %s'"
-)
+CANCEL_CHECK_SECONDS = 0.5
+# git may never ask a question: nobody is there to answer it.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
 
 
 @dataclass(frozen=True)
 class StepSpec:
     name: str
-    argv: list[str]
     timeout: int
-    env: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
+    # The command line, or None for the checkout hookrunner does itself.
+    argv: list[str] | None = None
 
 
-class RunFailed(Exception):
-    """The run cannot go on; the message is its one-line detail."""
+class RunError(Exception):
+    """hookrunner cannot run it (not the steps' fault); the message says why."""
 
 
 def worker_name() -> str:
@@ -55,11 +57,11 @@ def execute(run: Run) -> str:
     logger.info("run=%s repository=%s pipeline=%s started", run.pk, run.repository, run.pipeline)
     try:
         status, detail = _execute_claimed(run)
-    except RunFailed as failure:
-        status, detail = Run.Status.FAILED, str(failure)
+    except RunError as error:
+        status, detail = Run.Status.ERROR, str(error)
     except Exception as error:
         logger.exception("run=%s crashed", run.pk)
-        status, detail = Run.Status.FAILED, f"hookrunner error: {type(error).__name__}: {error}"
+        status, detail = Run.Status.ERROR, f"hookrunner error: {type(error).__name__}: {error}"
     run.finish(status, detail)
     logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
     return turn
@@ -68,10 +70,14 @@ def execute(run: Run) -> str:
 def _execute_claimed(run: Run) -> tuple[str, str]:
     root = Path(settings.WORKSPACES_DIR) / f"run-{run.pk}"
     root.mkdir(parents=True, exist_ok=True)
+    keep = run.definition.get("keep_workspace", False)
     try:
         return _Execution(run, root).run_steps()
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if keep:
+            run.kept_workspace = str(root / "workspace")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 class _Execution:
@@ -94,47 +100,103 @@ class _Execution:
         self.cancelled = False
 
     def run_steps(self) -> tuple[str, str]:
-        specs = _step_specs(self.definition, self.run)
+        specs = _step_specs(self.definition)
         steps = Step.objects.bulk_create(
             Step(run=self.run, index=index, name=spec.name) for index, spec in enumerate(specs)
         )
         ending = None
         for step, spec in zip(steps, specs, strict=True):
-            if ending is None and self.should_cancel():
-                ending = (Run.Status.CANCELLED, f"cancelled before step {spec.name}")
             if ending is None:
-                ending = _ending(spec, self.run_step(step, spec))
+                ending = self.before_step(spec)
+            if ending is None:
+                bounded_by_pipeline = self.remaining() < spec.timeout
+                ending = self.ending(spec, self.run_step(step, spec), bounded_by_pipeline)
             else:
                 step.status = Step.Status.SKIPPED
                 step.save(update_fields=["status"])
         return ending or (Run.Status.SUCCEEDED, f"{counted(len(steps), 'step')} succeeded")
 
+    def before_step(self, spec: StepSpec) -> tuple[str, str] | None:
+        """Why the run ends before `spec` starts, or None if it may start."""
+        if self.should_stop():
+            return Run.Status.CANCELLED, f"{self.stop_cause()} before step {spec.name}"
+        if WORKER_STOP.requested():
+            return Run.Status.CANCELLED, f"the worker was stopped before step {spec.name}"
+        return None
+
     def run_step(self, step: Step, spec: StepSpec) -> ProcessOutcome:
-        env = step_environment(
-            os.environ, self.definition["env"], spec.env, self.secrets, self.github
-        )
         log = StepLog(step, list(self.secrets.values()), settings.STEP_OUTPUT_LIMIT)
 
         def on_output(data: bytes) -> None:
             log.write(data)
             self.beat()
 
-        outcome = run_process(
-            spec.argv, env=env, cwd=self.workspace, on_output=on_output,
-            on_start=step.start, should_cancel=self.should_cancel,
-            timeout=max(min(spec.timeout, self.deadline - time.monotonic()), 0),
-            grace=settings.STEP_KILL_GRACE_SECONDS,
-        )  # fmt: skip
+        if spec.argv is None:
+            outcome = self.check_out(step, on_output)
+        else:
+            outcome = run_process(
+                spec.argv, env=self.environment(spec.env), cwd=self.workspace,
+                on_output=on_output, on_start=step.start, should_cancel=self.should_stop,
+                timeout=max(min(spec.timeout, self.remaining()), 0),
+                grace=settings.STEP_KILL_GRACE_SECONDS,
+            )  # fmt: skip
         log.close()
         step.finish(_step_status(outcome), outcome.exit_code)
         return outcome
 
-    def should_cancel(self) -> bool:
-        """Whether someone asked to cancel; the database is asked at most once a second."""
+    def check_out(self, step: Step, on_output: Callable[[bytes], None]) -> ProcessOutcome:
+        step.start(None)
+        deadline = self.deadline
+
+        def stop_reason() -> str:
+            if time.monotonic() >= deadline:
+                return "timeout"
+            return "cancel" if self.should_stop() else ""
+
+        return Checkout(
+            url=_clone_url(self.run, self.definition), sha=self.run.sha,
+            workspace=Path(self.workspace), mirrors=Path(settings.MIRRORS_DIR),
+            env=self.environment({}, GIT_ENV), stop_reason=stop_reason, on_output=on_output,
+            on_start=step.record_pid, grace=settings.STEP_KILL_GRACE_SECONDS,
+        ).run()  # fmt: skip
+
+    def environment(
+        self, step_env: dict[str, str], defaults: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """What a step sees; `defaults` are there unless the pipeline's env sets them."""
+        pipeline_env = {**(defaults or {}), **self.definition["env"]}
+        return step_environment(os.environ, pipeline_env, step_env, self.secrets, self.github)
+
+    def ending(
+        self, spec: StepSpec, outcome: ProcessOutcome, bounded_by_pipeline: bool
+    ) -> tuple[str, str] | None:
+        """How the run ends after this step, or None if it goes on."""
+        if outcome.cancelled:
+            return Run.Status.CANCELLED, f"{self.stop_cause()} during step {spec.name}"
+        if outcome.timed_out and bounded_by_pipeline:
+            limit = self.definition["timeout"]
+            return Run.Status.TIMED_OUT, f"pipeline timed out after {limit}s, in step {spec.name}"
+        if outcome.timed_out:
+            return Run.Status.TIMED_OUT, f"step {spec.name} timed out after {spec.timeout}s"
+        if outcome.exit_code and spec.argv is None:
+            return Run.Status.ERROR, f"checkout failed: git exited with {outcome.exit_code}"
+        if outcome.exit_code:
+            return Run.Status.FAILED, f"step {spec.name} failed with exit code {outcome.exit_code}"
+        return None
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def should_stop(self) -> bool:
+        """Whether someone cancelled the run (the database is asked at most every
+        CANCEL_CHECK_SECONDS) or the worker was told to stop and its grace is over."""
         if not self.cancelled and time.monotonic() >= self.next_cancel_check:
             self.cancelled = self.run.cancel_requested()
             self.next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
-        return self.cancelled
+        return self.cancelled or WORKER_STOP.overdue()
+
+    def stop_cause(self) -> str:
+        return "cancelled" if self.cancelled else "the worker was stopped"
 
     def beat(self) -> None:
         """Tell the reaper this run's worker is alive, every RUN_HEARTBEAT_SECONDS."""
@@ -146,33 +208,41 @@ class _Execution:
 def _secret_values(names: list[str]) -> dict[str, str]:
     missing = [name for name in names if not os.environ.get(name)]
     if missing:
-        raise RunFailed(f"secret {', '.join(missing)} is not set in hookrunner's environment")
+        raise RunError(f"secret {', '.join(missing)} is not set in hookrunner's environment")
     return {name: os.environ[name] for name in names}
 
 
 def _workspace(definition: dict[str, Any], root: Path) -> str:
     if definition["workdir"]:
         if not Path(definition["workdir"]).is_dir():
-            raise RunFailed(f"workdir {definition['workdir']} is not a directory")
+            raise RunError(f"workdir {definition['workdir']} is not a directory")
         return definition["workdir"]
     workspace = root / "workspace"
-    workspace.mkdir()
+    workspace.mkdir(exist_ok=True)
     return str(workspace)
 
 
-def _step_specs(definition: dict[str, Any], run: Run) -> list[StepSpec]:
-    specs = [
-        StepSpec(step["name"], ["/bin/sh", "-c", step["run"]], step["timeout"], step["env"])
-        for step in definition["steps"]
-    ]
+def _clone_url(run: Run, definition: dict[str, Any]) -> str:
+    """pipelines.yaml's clone_url ({repository} is owner/name), else the payload's."""
+    if definition.get("clone_url"):
+        return definition["clone_url"].replace("{repository}", run.repository)
+    url = (run.delivery.payload.get("repository") or {}).get("clone_url")
+    if not isinstance(url, str) or not url:
+        raise RunError("checkout: the payload has no repository.clone_url; set clone_url")
+    return url
+
+
+def _step_specs(definition: dict[str, Any]) -> list[StepSpec]:
+    specs = [_command_step(step) for step in definition["steps"]]
     if definition["checkout"]:
-        url = settings.CHECKOUT_URL.format(repository=run.repository)
-        checkout = StepSpec(
-            "checkout", ["/bin/sh", "-c", CHECKOUT_SCRIPT], definition["timeout"],
-            {"CHECKOUT_URL": url, "GIT_TERMINAL_PROMPT": "0"},
-        )  # fmt: skip
-        specs.insert(0, checkout)
+        specs.insert(0, StepSpec("checkout", definition["timeout"]))
     return specs
+
+
+def _command_step(step: dict[str, Any]) -> StepSpec:
+    # The step's text is one argument of the shell; nothing is pasted into it.
+    argv = [*step.get("shell", DEFAULT_SHELL), step["run"]]
+    return StepSpec(step["name"], step["timeout"], step["env"], argv)
 
 
 def _step_status(outcome: ProcessOutcome) -> str:
@@ -181,14 +251,3 @@ def _step_status(outcome: ProcessOutcome) -> str:
     if outcome.timed_out:
         return Step.Status.TIMED_OUT
     return Step.Status.SUCCEEDED if outcome.exit_code == 0 else Step.Status.FAILED
-
-
-def _ending(spec: StepSpec, outcome: ProcessOutcome) -> tuple[str, str] | None:
-    """How the run ends after this step, or None if it goes on."""
-    if outcome.cancelled:
-        return Run.Status.CANCELLED, f"cancelled during step {spec.name}"
-    if outcome.timed_out:
-        return Run.Status.FAILED, f"step {spec.name} timed out"
-    if outcome.exit_code:
-        return Run.Status.FAILED, f"step {spec.name} failed with exit code {outcome.exit_code}"
-    return None

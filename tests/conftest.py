@@ -1,4 +1,5 @@
 import json
+import textwrap
 import time
 import uuid
 from dataclasses import dataclass
@@ -7,7 +8,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from runner import worker
 from runner.github import sign
+from runner.models import Run, Step
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
 TEST_PIPELINES = Path(__file__).parent / "fixtures" / "pipelines.yaml"
@@ -74,6 +77,19 @@ def post_delivery(client, webhook_url):
     return post
 
 
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (zombies wait for init, not for us)."""
+    members = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat_file.parent.name))
+    return members
+
+
 def alive(pid: int) -> bool:
     """Whether `pid` still runs a second from now (a kill takes effect asynchronously)."""
     deadline = time.monotonic() + 1
@@ -86,3 +102,39 @@ def alive(pid: int) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+@pytest.fixture
+def pipelines(settings, tmp_path):
+    """Write a pipelines file for acme/webapp from the pipelines' YAML text."""
+    settings.WORKSPACES_DIR = tmp_path / "workspaces"
+
+    def write(pipelines_yaml: str):
+        path = tmp_path / "pipelines.yaml"
+        body = textwrap.indent(textwrap.dedent(pipelines_yaml), "      ")
+        path.write_text(f"repositories:\n  acme/webapp:\n    pipelines:\n{body}")
+        settings.PIPELINES_FILE = path
+
+    return write
+
+
+def executed(run_id: int) -> Run:
+    run = Run.objects.get(pk=run_id)
+    worker.execute(run)
+    run.refresh_from_db()
+    return run
+
+
+@pytest.fixture
+def push(post_delivery):
+    """Deliver a push to acme/webapp main and execute the runs it queued."""
+
+    def deliver(fixture: str = "push__branch") -> list[Run]:
+        response = post_delivery(SignedDelivery.of_fixture(fixture))
+        return [executed(run_id) for run_id in response.json()["runs"]]
+
+    return deliver
+
+
+def output_of(step: Step) -> str:
+    return "".join(step.chunks.values_list("text", flat=True))

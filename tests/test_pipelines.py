@@ -209,11 +209,21 @@ def test_snapshot_holds_what_the_worker_needs():
     snapshot = result.pipeline.snapshot(from_fork=False)
     assert snapshot == {
         "name": "ci",
-        "steps": [{"name": "s", "run": "echo", "timeout": 3600, "env": {}}],
+        "steps": [
+            {
+                "name": "s",
+                "run": "echo",
+                "timeout": 3600,
+                "env": {},
+                "shell": ["bash", "-e", "-o", "pipefail", "-c"],
+            }
+        ],
         "env": {"A": "b"},
         "timeout": 3600,
         "workdir": "",
         "checkout": False,
+        "clone_url": "",
+        "keep_workspace": False,
         "secrets": [],
         "runs_on": "deploy",
         "concurrency": {"group": "prod", "cancel_in_progress": False},

@@ -289,6 +289,51 @@ def test_step_timeout_longer_than_its_pipeline_is_refused():
     assert any("is longer than the pipeline's" in problem for problem in problems(text))
 
 
+def test_steps_run_under_bash_with_errexit_and_pipefail_by_default():
+    step = parse(MINIMAL).repositories[0].pipelines[0].steps[0]
+    assert step.shell == ("bash", "-e", "-o", "pipefail", "-c")
+
+
+def test_pipeline_shell_applies_to_its_steps_and_a_step_may_name_its_own():
+    text = MINIMAL.replace("        on:\n", "        shell: sh -eu -c\n        on:\n").replace(
+        "run: make test\n",
+        "run: make test\n          - name: report\n            run: print(1)\n"
+        "            shell: python3 -c\n",
+    )
+    steps = parse(text).repositories[0].pipelines[0].steps
+    assert [step.shell for step in steps] == [("sh", "-eu", "-c"), ("python3", "-c")]
+
+
+@pytest.mark.parametrize(
+    ("shell", "message"),
+    [('""', "is empty"), ("'bash -c \"unclosed'", "cannot be split into words")],
+)
+def test_unusable_shell_is_refused(shell, message):
+    text = MINIMAL.replace("        on:\n", f"        shell: {shell}\n        on:\n")
+    (problem,) = problems(text)
+    assert problem.startswith("pipelines.yaml:5: repositories.acme/webapp.pipelines.test.shell")
+    assert message in problem
+
+
+def test_clone_url_of_a_repository_reaches_each_of_its_pipelines():
+    text = MINIMAL.replace(
+        "    pipelines:\n", "    clone_url: git@example.com:acme/webapp.git\n    pipelines:\n"
+    ).replace(
+        "        on:\n", "        checkout: true\n        keep_workspace: true\n        on:\n"
+    )
+    pipeline = parse(text).repositories[0].pipelines[0]
+    assert (pipeline.clone_url, pipeline.keep_workspace) == (
+        "git@example.com:acme/webapp.git",
+        True,
+    )
+
+
+def test_keep_workspace_without_checkout_is_refused():
+    text = MINIMAL.replace("        on:\n", "        keep_workspace: true\n        on:\n")
+    (problem,) = problems(text)
+    assert "keep_workspace: needs checkout: true" in problem
+
+
 def test_unreadable_file_is_a_problem_not_a_crash(tmp_path):
     with pytest.raises(PipelinesError, match="cannot be read"):
         load_pipelines(tmp_path / "missing.yaml", {})

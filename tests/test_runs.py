@@ -35,7 +35,13 @@ def test_push_to_main_queues_one_run_per_matching_pipeline(post_delivery):
     )
     assert test_run.delivery == Delivery.objects.get()
     assert test_run.definition["steps"] == [
-        {"name": "test", "run": "make test", "timeout": 3600, "env": {}}
+        {
+            "name": "test",
+            "run": "make test",
+            "timeout": 3600,
+            "env": {},
+            "shell": ["bash", "-e", "-o", "pipefail", "-c"],
+        }
     ]
 
 

@@ -1,20 +1,41 @@
-"""Execute queued runs: django-tasks-db's worker, plus a reaper for runs of dead workers."""
+"""Execute queued runs: django-tasks-db's worker, with a graceful stop and a reaper for
+runs whose worker died."""
 
 import logging
 import threading
+from types import FrameType
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
+from django.utils.crypto import get_random_string
+from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS
+from django_tasks_db.management.commands import db_worker
 
 from runner.reaper import reap_stale_runs
+from runner.worker_stop import WORKER_STOP
 
 logger = logging.getLogger(__name__)
 
 
+class GracefulWorker(db_worker.Worker):
+    """Told to stop, django-tasks-db's worker would finish the whole run first, however
+    long it takes, and when idle it exits at once, even between claiming a task and
+    running it (the task would then stay claimed forever). This one ends its loop
+    instead: a run just claimed is handed back to the queue, and a running step gets
+    WORKER_STOP_GRACE_SECONDS, then is cancelled. A second signal cancels it now."""
+
+    def shutdown(self, signum: int, frame: FrameType | None) -> None:
+        logger.warning(
+            "worker stopping (signal %s); a running step gets %ss to finish",
+            signum, 0 if WORKER_STOP.requested() else settings.WORKER_STOP_GRACE_SECONDS,
+        )  # fmt: skip
+        WORKER_STOP.request()
+        self.running = False
+
+
 class Command(BaseCommand):
-    help = "Run queued runs (from QUEUES, * for all) and fail those whose worker died."
+    help = "Run queued runs (from QUEUES, * for all) and mark those whose worker died."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--queues", default="*", help="comma-separated runs_on names, or *")
@@ -25,10 +46,16 @@ class Command(BaseCommand):
         reap_stale_runs()
         if not batch:
             threading.Thread(target=reap_forever, daemon=True, name="reaper").start()
-        call_command(
-            "db_worker", queue_name=queues, interval=interval, batch=batch,
-            startup_delay=False, reload=False, verbosity=options["verbosity"],
+        db_worker.Command(stdout=self.stdout, stderr=self.stderr).configure_logging(
+            options["verbosity"]
+        )
+        worker = GracefulWorker(
+            queue_names=queues.split(","), interval=interval, batch=batch,
+            backend_name=DEFAULT_TASK_BACKEND_ALIAS, startup_delay=False, max_tasks=None,
+            worker_id=get_random_string(32), excluded_queue_names=[],
         )  # fmt: skip
+        worker.configure_signals()
+        worker.run()
 
 
 def reap_forever() -> None:
