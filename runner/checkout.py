@@ -22,6 +22,7 @@ import sh
 from runner.executor import ProcessOutcome, kill_group
 
 WAIT_SECONDS = 0.25
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 LOCK_POLL_SECONDS = 0.2
 
 
@@ -67,13 +68,17 @@ class Checkout:
         )  # fmt: skip
 
     def run(self) -> ProcessOutcome:
+        if not COMMIT_SHA.fullmatch(self.sha):
+            # It reaches git as an argument; only a sha can be one here.
+            self._say(f"cannot check out {self.sha!r}: not a commit sha")
+            return ProcessOutcome(128, timed_out=False, cancelled=False)
         try:
             with self._mirror_locked():
                 self._update_mirror()
                 self._git(
-                    "clone", "--quiet", "--no-checkout", str(self.mirror), str(self.workspace)
+                    "clone", "--quiet", "--no-checkout", "--", str(self.mirror), str(self.workspace)
                 )
-            self._git("-C", str(self.workspace), "remote", "set-url", "origin", self.url)
+            self._git("-C", str(self.workspace), "remote", "set-url", "--", "origin", self.url)
             self._git("-C", str(self.workspace), "checkout", "--quiet", "--detach", self.sha)
             self._git("-C", str(self.workspace), "log", "-1", "--format=checked out %H %s")
         except _Stopped as stopped:
@@ -91,7 +96,8 @@ class Checkout:
             self._say(f"cloning a mirror of {self.url}")
             partial = self.mirror.with_name(self.mirror.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
-            self._git("clone", "--quiet", "--mirror", self.url, str(partial))
+            # "--": a URL starting with "-" is a URL, never an option of git's.
+            self._git("clone", "--quiet", "--mirror", "--", self.url, str(partial))
             partial.rename(self.mirror)
         if not self._has_commit():
             # Not under any ref (a force-pushed branch, say); GitHub serves it by sha.

@@ -9,7 +9,7 @@ import pytest
 from runner import worker
 from runner.models import LogChunk, Run
 from runner.runs import rerun
-from tests.conftest import SignedDelivery, executed, output_of
+from tests.conftest import SignedDelivery, executed, group_members, output_of
 
 pytestmark = pytest.mark.django_db
 
@@ -258,3 +258,70 @@ def test_nul_and_invalid_utf8_in_output_are_stored_as_replacement_characters(pip
     (run,) = push()
     assert run.status == "succeeded"
     assert output_of(run.steps.get()) == "a\ufffdb\ufffdc"
+
+
+def test_a_command_failing_inside_a_pipe_fails_the_step(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: pipe, run: 'false | cat; echo not reached'}]
+        """)
+    (run,) = push()
+    assert (run.status, run.detail) == ("failed", "step pipe failed with exit code 1")
+    assert output_of(run.steps.get()) == ""
+
+
+def test_step_runs_under_the_shell_it_names(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          shell: sh -c
+          steps:
+            - {name: default, run: 'echo "sh says $GITHUB_REF_NAME"'}
+            - {name: python, run: 'print(6 * 7)', shell: python3 -c}
+        """)
+    (run,) = push()
+    assert run.status == "succeeded"
+    assert [output_of(step) for step in run.steps.all()] == ["sh says main\n", "42\n"]
+
+
+def test_pipeline_timeout_ends_the_run_as_timed_out(pipelines, push, settings):
+    settings.STEP_KILL_GRACE_SECONDS = 1
+    pipelines("""\
+        ci:
+          on: {push: null}
+          timeout: 2s
+          steps:
+            - {name: quick, run: 'true'}
+            - {name: hang, run: echo started; sleep 300}
+            - {name: later, run: echo never}
+        """)
+    (run,) = push()
+    assert (run.status, run.detail) == ("timed_out", "pipeline timed out after 2s, in step hang")
+    assert steps_of(run) == [
+        ("quick", "succeeded", 0),
+        ("hang", "timed_out", None),
+        ("later", "skipped", None),
+    ]
+
+
+def test_step_timeout_kills_the_children_it_left_in_the_background(
+    pipelines, push, settings, tmp_path
+):
+    settings.STEP_KILL_GRACE_SECONDS = 1
+    pipelines(f"""\
+        ci:
+          on: {{push: null}}
+          steps:
+            - {{name: hang, run: 'echo $$ > {tmp_path}/pgid; sleep 300 & sleep 300', timeout: 1s}}
+        """)
+    (run,) = push()
+    assert run.status == "timed_out"
+    assert wait_until_empty(int((tmp_path / "pgid").read_text()))
+
+
+def wait_until_empty(pgid: int) -> bool:
+    deadline = time.monotonic() + 5
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return group_members(pgid) == []
