@@ -13,7 +13,6 @@ from django.core.management.base import BaseCommand, CommandError
 from runner.env import env_secret
 from runner.local_setup import ensure_secret_file
 
-STOP_GRACE_SECONDS = 20
 PR_SET_PDEATHSIG = 1
 
 
@@ -88,7 +87,9 @@ class Command(BaseCommand):
         for child in children:
             if child.poll() is None:
                 child.terminate()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        # The worker may give its running step its grace, then the step's own to die.
+        grace = settings.WORKER_STOP_GRACE_SECONDS + settings.STEP_KILL_GRACE_SECONDS + 5
+        deadline = time.monotonic() + grace
         for child in children:
             try:
                 child.wait(timeout=max(deadline - time.monotonic(), 0))
