@@ -19,7 +19,9 @@ def claim_in_turn(run: Run, worker: str) -> str:
         older = Run.objects.filter(concurrency_group=run.concurrency_group, pk__lt=run.pk)
         if (run.definition.get("concurrency") or {}).get("cancel_in_progress"):
             for other in older.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]):
-                other.request_cancel()
+                other.request_cancel(
+                    f"cancelled by run {run.pk}, newer in concurrency group {run.concurrency_group}"
+                )
         others = Run.objects.filter(concurrency_group=run.concurrency_group).exclude(pk=run.pk)
         if others.running().exists() or older.queued().exists():
             return WAITING

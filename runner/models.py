@@ -225,23 +225,37 @@ class Run(models.Model):
     def beat(self) -> None:
         Run.objects.filter(pk=self.pk).update(heartbeat_at=timezone.now())
 
-    def request_cancel(self) -> str:
-        """Cancel now if queued, or ask the worker to stop it if running; what happened."""
+    def request_cancel(self, reason: str = "cancelled") -> str:
+        """Cancel now if queued, or ask the worker to stop it if running; what happened.
+        `reason` starts the run's detail ("cancelled by ... before it started")."""
         now = timezone.now()
         if (
             Run.objects.queued()
             .filter(pk=self.pk)
             .update(
-                status=Run.Status.CANCELLED, detail="cancelled before it started", finished_at=now
+                status=Run.Status.CANCELLED,
+                finished_at=now,
+                **clipped(Run, detail=f"{reason} before it started"),
             )
         ):
             return "cancelled"
-        if Run.objects.running().filter(pk=self.pk).update(cancel_requested_at=now):
+        # The worker reads the reason back from detail when it stops the run.
+        if (
+            Run.objects.running()
+            .filter(pk=self.pk)
+            .update(cancel_requested_at=now, **clipped(Run, detail=reason))
+        ):
             return "asked to stop"
         return "already finished"
 
-    def cancel_requested(self) -> bool:
-        return Run.objects.filter(pk=self.pk, cancel_requested_at__isnull=False).exists()
+    def cancel_reason(self) -> str | None:
+        """Why someone asked to cancel this running run, or None if nobody did."""
+        row = (
+            Run.objects.filter(pk=self.pk, cancel_requested_at__isnull=False)
+            .values_list("detail", flat=True)
+            .first()
+        )
+        return None if row is None else row or "cancelled"
 
     def finish(self, status: str, detail: str = "") -> None:
         self.status, self.finished_at = status, timezone.now()

@@ -97,7 +97,7 @@ class _Execution:
         self.deadline = time.monotonic() + self.definition["timeout"]
         self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
         self.next_cancel_check = 0.0
-        self.cancelled = False
+        self.cancel_reason: str | None = None
 
     def run_steps(self) -> tuple[str, str]:
         specs = _step_specs(self.definition)
@@ -190,13 +190,13 @@ class _Execution:
     def should_stop(self) -> bool:
         """Whether someone cancelled the run (the database is asked at most every
         CANCEL_CHECK_SECONDS) or the worker was told to stop and its grace is over."""
-        if not self.cancelled and time.monotonic() >= self.next_cancel_check:
-            self.cancelled = self.run.cancel_requested()
+        if self.cancel_reason is None and time.monotonic() >= self.next_cancel_check:
+            self.cancel_reason = self.run.cancel_reason()
             self.next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
-        return self.cancelled or WORKER_STOP.overdue()
+        return self.cancel_reason is not None or WORKER_STOP.overdue()
 
     def stop_cause(self) -> str:
-        return "cancelled" if self.cancelled else "the worker was stopped"
+        return self.cancel_reason or "the worker was stopped"
 
     def beat(self) -> None:
         """Tell the reaper this run's worker is alive, every RUN_HEARTBEAT_SECONDS."""

@@ -82,12 +82,14 @@ def test_different_groups_do_not_wait_for_each_other(deploys):
     assert worker.execute(production) == CLAIMED
 
 
-def test_cancel_in_progress_cancels_older_runs_of_the_group(deploys):
+def test_cancel_in_progress_cancels_older_runs_of_the_group_and_says_why(deploys):
     running, queued, newest = deploys(3, cancel_in_progress=True)
     Run.objects.filter(pk=running.pk).update(status="running")
     assert worker.execute(newest) == WAITING
-    assert Run.objects.get(pk=queued.pk).status == "cancelled"
-    assert Run.objects.get(pk=running.pk).cancel_requested_at is not None
+    why = f"cancelled by run {newest.pk}, newer in concurrency group production"
+    queued.refresh_from_db()
+    assert (queued.status, queued.detail) == ("cancelled", f"{why} before it started")
+    assert Run.objects.get(pk=running.pk).cancel_reason() == why
     Run.objects.filter(pk=running.pk).update(status="cancelled")
     assert worker.execute(newest) == CLAIMED
 
