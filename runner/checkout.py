@@ -57,6 +57,10 @@ class Checkout:
         on_start: Callable[[int], None],
         grace: float,
     ) -> None:
+        if not is_commit_sha(sha):
+            # It reaches git as an argument, where something like --upload-pack=... would
+            # be an option; callers check first, this makes sure.
+            raise ValueError(f"not a commit sha: {sha!r}")
         self.url, self.sha, self.workspace = url, sha, workspace
         self.mirror = mirrors / mirror_name(url)
         self.stop_reason, self.on_output, self.on_start = stop_reason, on_output, on_start
@@ -68,10 +72,6 @@ class Checkout:
         )  # fmt: skip
 
     def run(self) -> ProcessOutcome:
-        if not COMMIT_SHA.fullmatch(self.sha):
-            # It reaches git as an argument; only a sha can be one here.
-            self._say(f"cannot check out {self.sha!r}: not a commit sha")
-            return ProcessOutcome(128, timed_out=False, cancelled=False)
         try:
             with self._mirror_locked():
                 self._update_mirror()
@@ -157,6 +157,10 @@ class Checkout:
 
     def _say(self, line: str) -> None:
         self.on_output(f"hookrunner: {line}\n".encode())
+
+
+def is_commit_sha(text: str) -> bool:
+    return COMMIT_SHA.fullmatch(text) is not None
 
 
 def mirror_name(url: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from runner.checkout import Checkout
+from runner.checkout import Checkout, is_commit_sha
 from runner.concurrency import CLAIMED, claim_in_turn
 from runner.executor import ProcessOutcome, run_process
 from runner.github import event_from_payload
@@ -88,6 +88,7 @@ class _Execution:
         self.definition: dict[str, Any] = run.definition
         self.secrets = _secret_values(self.definition["secrets"])
         self.workspace = _workspace(self.definition, root)
+        self.clone_url = _checkout_url(run, self.definition) if self.definition["checkout"] else ""
         event_path = root / "event.json"
         event_path.write_text(json.dumps(run.delivery.payload))
         event = event_from_payload(run.event, run.delivery.payload)
@@ -154,7 +155,7 @@ class _Execution:
             return "cancel" if self.should_stop() else ""
 
         return Checkout(
-            url=_clone_url(self.run, self.definition), sha=self.run.sha,
+            url=self.clone_url, sha=self.run.sha,
             workspace=Path(self.workspace), mirrors=Path(settings.MIRRORS_DIR),
             env=self.environment({}, GIT_ENV), stop_reason=stop_reason, on_output=on_output,
             on_start=step.record_pid, grace=settings.STEP_KILL_GRACE_SECONDS,
@@ -222,8 +223,11 @@ def _workspace(definition: dict[str, Any], root: Path) -> str:
     return str(workspace)
 
 
-def _clone_url(run: Run, definition: dict[str, Any]) -> str:
-    """pipelines.yaml's clone_url ({repository} is owner/name), else the payload's."""
+def _checkout_url(run: Run, definition: dict[str, Any]) -> str:
+    """Where checkout clones from: pipelines.yaml's clone_url ({repository} is
+    owner/name), else the payload's; RunError if this run cannot be checked out."""
+    if not is_commit_sha(run.sha):
+        raise RunError(f"checkout: {run.sha!r} is not a commit sha")
     if definition.get("clone_url"):
         return definition["clone_url"].replace("{repository}", run.repository)
     url = (run.delivery.payload.get("repository") or {}).get("clone_url")
