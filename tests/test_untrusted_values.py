@@ -2,6 +2,8 @@
 is just a string. Each test delivers a real push and executes its run with a checkout."""
 
 import json
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -61,17 +63,26 @@ def test_branch_name_reaches_steps_as_plain_text_and_runs_nothing(
     assert not marker.exists()
 
 
-def test_sha_that_is_not_a_sha_never_reaches_git(pipelines, deliver, origin, settings, tmp_path):
-    marker = tmp_path / "pwned"
+@pytest.fixture
+def short_marker():
+    """A file path short enough to fit, whole, in the 64 characters of a run's sha."""
+    marker = Path(f"/tmp/hr-pwned-{uuid.uuid4().hex[:12]}")
+    yield marker
+    marker.unlink(missing_ok=True)
+
+
+def test_sha_that_is_not_a_sha_never_reaches_git(
+    pipelines, deliver, origin, settings, short_marker
+):
     pipelines(READ)
     use_clone_url(settings, origin)
     origin.commit("x\n", "first")
-    run = deliver(after=f"--upload-pack=touch {marker}")
-    assert run.status == "error"
-    # The sha column holds 64 characters; the rest of this one never arrived.
-    assert run.detail == f"checkout: {run.sha!r} is not a commit sha"
-    assert run.sha.startswith("--upload-pack=touch ")
-    assert not marker.exists()
+    run = deliver(after=f"--upload-pack=touch {short_marker}")
+    assert not short_marker.exists()
+    assert (run.status, run.detail) == (
+        "error",
+        f"checkout: '--upload-pack=touch {short_marker}' is not a commit sha",
+    )
 
 
 def test_clone_url_that_looks_like_an_option_is_taken_for_a_path(
