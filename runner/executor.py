@@ -18,6 +18,7 @@ READ_BYTES = 64 * 1024
 POLL_SECONDS = 0.25
 # After the step's own process ends, what it left running may still hold the pipe.
 DRAIN_SECONDS = 0.5
+GATHER_SECONDS = 0.005
 MASK = b"***"
 
 
@@ -128,6 +129,11 @@ class _Watched:
             self.on_output(b"")
         elif data := os.read(self.process.stdout.fileno(), READ_BYTES):
             self.on_output(data)
+            if len(data) < READ_BYTES:
+                # A step printing line by line would wake us per line, and each wake-up
+                # slows the step (measured +13-37% on 50,000 flushed lines, bench/output.py);
+                # a short pause lets its output gather in the pipe instead.
+                time.sleep(GATHER_SECONDS)
         else:
             self.pipe_open = False
 
