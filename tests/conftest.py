@@ -11,6 +11,7 @@ from django.conf import settings
 from runner import worker
 from runner.github import sign
 from runner.models import Run, Step
+from tests.worker_processes import WorkerProcesses
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
 TEST_PIPELINES = Path(__file__).parent / "fixtures" / "pipelines.yaml"
@@ -77,19 +78,6 @@ def post_delivery(client, webhook_url):
     return post
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live processes of process group `pgid` (zombies wait for init, not for us)."""
-    members = []
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat_file.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(stat_file.parent.name))
-    return members
-
-
 def alive(pid: int) -> bool:
     """Whether `pid` still runs a second from now (a kill takes effect asynchronously)."""
     deadline = time.monotonic() + 1
@@ -106,16 +94,25 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def pipelines(settings, tmp_path):
-    """Write a pipelines file for acme/webapp from the pipelines' YAML text."""
+    """Write a pipelines file for acme/webapp from the pipelines' YAML text; its path."""
     settings.WORKSPACES_DIR = tmp_path / "workspaces"
 
-    def write(pipelines_yaml: str):
+    def write(pipelines_yaml: str) -> Path:
         path = tmp_path / "pipelines.yaml"
         body = textwrap.indent(textwrap.dedent(pipelines_yaml), "      ")
         path.write_text(f"repositories:\n  acme/webapp:\n    pipelines:\n{body}")
         settings.PIPELINES_FILE = path
+        return path
 
     return write
+
+
+@pytest.fixture
+def worker_processes():
+    """Start `manage.py worker` processes with `.start(env)`: after the test every one is
+    stopped, and every step process group registered with `.register_group` SIGKILLed."""
+    with WorkerProcesses() as processes:
+        yield processes
 
 
 def executed(run_id: int) -> Run:

@@ -1,15 +1,10 @@
 """`manage.py cancel`: queued runs end at once, running ones are stopped by their worker."""
 
-import contextlib
 import io
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,24 +12,7 @@ from django.utils import timezone
 
 from runner.models import Run, Step
 from tests.conftest import SignedDelivery
-from tests.test_reaper import database_url, wait_until_alone_in_the_database
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def pipelines(settings, tmp_path):
-    """Write a pipelines file for acme/webapp from the pipelines' YAML text."""
-    settings.WORKSPACES_DIR = tmp_path / "workspaces"
-
-    def write(pipelines_yaml: str) -> Path:
-        path = tmp_path / "pipelines.yaml"
-        body = textwrap.indent(textwrap.dedent(pipelines_yaml), "      ")
-        path.write_text(f"repositories:\n  acme/webapp:\n    pipelines:\n{body}")
-        settings.PIPELINES_FILE = path
-        return path
-
-    return write
+from tests.worker_processes import BASE_DIR, group_members, wait_for, worker_environment
 
 
 @pytest.fixture
@@ -121,54 +99,13 @@ def test_at_least_one_run_id_is_needed():
 
 @pytest.fixture
 def worker_env(pipelines, tmp_path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "PIPELINES_FILE": str(tmp_path / "pipelines.yaml"),
-        "WORKSPACES_DIR": str(tmp_path / "workspaces"),
-    }
+    return worker_environment(tmp_path / "pipelines.yaml", tmp_path / "workspaces")
 
 
 @pytest.fixture
-def leftover_groups():
-    """Process group ids to SIGKILL after the test, should it fail before they end."""
-    groups: list[int] = []
-    yield groups
-    for pgid in groups:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-
-
-@pytest.fixture
-def worker(worker_env, leftover_groups):
+def worker(worker_env, worker_processes):
     """A `manage.py worker` process against the test database, always stopped after."""
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "worker", "--interval", "0.1"],
-        cwd=BASE_DIR, env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    wait_until_alone_in_the_database()
-
-
-def living_members(pgid: int) -> list[int]:
-    """The processes of group `pgid` that have not exited (zombies have)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            state, pgrp = fields[0], int(fields[2])
-            if pgrp == pgid and state != "Z":
-                members.append(int(entry.name))
-    return members
+    return worker_processes.start(worker_env)
 
 
 def group_exists(pgid: int) -> bool:
@@ -179,18 +116,9 @@ def group_exists(pgid: int) -> bool:
     return True
 
 
-def wait_for(condition, what: str, seconds: float = 10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"{what}: not within {seconds} s")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_cancel_command_stops_a_running_step_and_its_whole_process_group(
-    pipelines, post_delivery, worker, worker_env, leftover_groups, tmp_path
+    pipelines, post_delivery, worker, worker_env, worker_processes, tmp_path
 ):
     pgid_file = tmp_path / "pgid"
     pipelines(f"""\
@@ -204,8 +132,8 @@ def test_cancel_command_stops_a_running_step_and_its_whole_process_group(
         """)
     (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
     pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step started", 30))
-    leftover_groups.append(pgid)
-    wait_for(lambda: len(living_members(pgid)) == 3, "the shell and both sleeps running")
+    worker_processes.register_group(pgid)
+    wait_for(lambda: len(group_members(pgid)) == 3, "the shell and both sleeps running")
     # The shell may write its pid before the worker has stored it.
     wait_for(lambda: Step.objects.filter(run_id=run_id, name="hang", pid=pgid).exists(), "pid")
 
@@ -218,7 +146,7 @@ def test_cancel_command_stops_a_running_step_and_its_whole_process_group(
     requested_at = Run.objects.get(pk=run_id).cancel_requested_at
     assert requested_at is not None
 
-    wait_for(lambda: not living_members(pgid), "every process of the group exited")
+    wait_for(lambda: not group_members(pgid), "every process of the group exited")
     exited_after = seconds_since(requested_at)
     wait_for(lambda: not group_exists(pgid), "the process group gone")
     gone_after = seconds_since(requested_at)

@@ -9,7 +9,8 @@ import pytest
 from runner import worker
 from runner.models import LogChunk, Run
 from runner.runs import rerun
-from tests.conftest import SignedDelivery, executed, group_members, output_of
+from tests.conftest import SignedDelivery, executed, output_of
+from tests.worker_processes import group_members
 
 pytestmark = pytest.mark.django_db
 

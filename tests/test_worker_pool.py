@@ -4,10 +4,8 @@ On PostgreSQL the workers claim tasks with SELECT ... FOR UPDATE SKIP LOCKED, on
 inside an exclusive write transaction; either way no run may start twice.
 """
 
-import os
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 from collections import Counter
@@ -18,9 +16,8 @@ from django_tasks_db.models import DBTaskResult
 
 from runner.models import Run
 from tests.conftest import SignedDelivery
-from tests.test_reaper import database_url, wait_until_alone_in_the_database
+from tests.worker_processes import worker_environment
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 RUNS = 60
 WORKERS = 2
 
@@ -55,40 +52,20 @@ def executions(settings, tmp_path) -> Path:
 
 
 @pytest.fixture
-def workers(settings, tmp_path):
+def workers(settings, tmp_path, worker_processes):
     """Start `manage.py worker` processes on the test database; all stopped after the test."""
     started: list[tuple[subprocess.Popen, Path]] = []
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "PIPELINES_FILE": str(settings.PIPELINES_FILE),
-        "WORKSPACES_DIR": str(settings.WORKSPACES_DIR),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = worker_environment(settings.PIPELINES_FILE, settings.WORKSPACES_DIR, PYTHONUNBUFFERED=1)
 
     def start(count: int) -> list[subprocess.Popen]:
         for number in range(len(started), len(started) + count):
             log = tmp_path / f"worker-{number}.log"
-            with log.open("wb") as output:
-                process = subprocess.Popen(
-                    [sys.executable, "manage.py", "worker", "--interval", "0.1"],
-                    cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            started.append((process, log))
+            started.append((worker_processes.start(env, log=log), log))
         for process, log in started:
             wait_until_polling(process, log)
         return [process for process, _ in started]
 
-    yield start
-    for process, _ in started:
-        process.terminate()
-    for process, _ in started:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    wait_until_alone_in_the_database()
+    return start
 
 
 def wait_until_polling(process: subprocess.Popen, log: Path) -> None:

@@ -8,21 +8,19 @@ import time
 import pytest
 
 from runner.models import Run, Step
-from tests.conftest import SignedDelivery, group_members
-from tests.test_reaper import (
-    start_worker,
-    wait_for_running_step,
-    wait_until_alone_in_the_database,
-    worker_environment,
-)
+from tests.conftest import SignedDelivery
+from tests.worker_processes import group_members, wait_for_running_step, worker_environment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def stoppable(post_delivery, settings, tmp_path):
-    """Queue a run of `steps` and start a worker on it with the given stop grace."""
-    workers = []
+def stoppable(post_delivery, settings, tmp_path, worker_processes):
+    """Queue a run of `steps` and start a worker on it with the given stop grace.
+
+    After the test the process group of every step those runs started is SIGKILLed, should
+    a failed test have left it running, and the workers are stopped."""
+    runs = []
 
     def start(steps: str, grace_seconds: float):
         path = tmp_path / "pipelines.yaml"
@@ -33,16 +31,19 @@ def stoppable(post_delivery, settings, tmp_path):
         )
         settings.PIPELINES_FILE = path
         (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
-        env = worker_environment(path, tmp_path)
-        env.update(WORKER_STOP_GRACE_SECONDS=str(grace_seconds), STEP_KILL_GRACE_SECONDS="1")
-        workers.append(start_worker(env))
-        return workers[-1], Run.objects.get(pk=run_id)
+        runs.append(Run.objects.get(pk=run_id))
+        env = worker_environment(
+            path,
+            tmp_path / "workspaces",
+            RUN_HEARTBEAT_SECONDS=0.2,
+            WORKER_STOP_GRACE_SECONDS=grace_seconds,
+            STEP_KILL_GRACE_SECONDS=1,
+        )
+        return worker_processes.start(env), runs[-1]
 
     yield start
-    for worker in workers:
-        worker.kill()
-        worker.wait()
-    wait_until_alone_in_the_database()
+    for pid in Step.objects.filter(run__in=runs, pid__isnull=False).values_list("pid", flat=True):
+        worker_processes.register_group(pid)
 
 
 def statuses(run: Run) -> list[tuple[str, str]]:
@@ -90,13 +91,11 @@ def test_second_signal_cancels_the_step_without_waiting_for_the_grace(stoppable)
     assert group_members(step.pid) == []
 
 
-def test_idle_worker_exits_at_once(tmp_path, settings):
-    worker = start_worker(worker_environment(settings.PIPELINES_FILE, tmp_path))
-    try:
-        time.sleep(2)
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=10) == 0
-    finally:
-        worker.kill()
-        worker.wait()
-    wait_until_alone_in_the_database()
+def test_idle_worker_exits_at_once(tmp_path, settings, worker_processes):
+    env = worker_environment(
+        settings.PIPELINES_FILE, tmp_path / "workspaces", RUN_HEARTBEAT_SECONDS=0.2
+    )
+    worker = worker_processes.start(env)
+    time.sleep(2)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
