@@ -17,6 +17,7 @@ import pytest
 
 from runner.local_setup import ensure_secret_file
 from tests.conftest import SignedDelivery
+from tests.worker_processes import group_members, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SERVER_ENV_NAMES = ("DATABASE_URL", "WEBHOOK_SECRET", "DJANGO_SECRET_KEY", "DATA_DIR")
@@ -188,6 +189,29 @@ def test_ctrl_c_stops_everything_cleanly_and_a_given_secret_is_used(tmp_path):
     )
     # A terminal delivers Ctrl-C to every process of the foreground group.
     assert server.stop(signal.SIGINT, whole_group=True) == 0
+
+
+def test_ctrl_c_during_a_running_step_leaves_no_process_behind(tmp_path):
+    pgid_file = tmp_path / "pgid"
+    pipelines = tmp_path / "pipelines.yaml"
+    pipelines.write_text(
+        "repositories:\n  acme/webapp:\n    pipelines:\n      ci:\n"
+        "        on: {push: null}\n        steps:\n"
+        f"          - {{name: hang, run: 'echo $$ > {pgid_file}; sleep 300 & sleep 300'}}\n"
+    )
+    server = Server(tmp_path, PIPELINES_FILE=str(pipelines))
+    try:
+        assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
+        pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step", 30))
+        wait_for(lambda: len(group_members(pgid)) == 3, "the shell and both sleeps running")
+        assert server.stop(signal.SIGINT, whole_group=True) == 0
+        assert group_members(pgid) == []
+        assert group_members(server.process.pid) == []
+    finally:
+        server.kill()
+    with sqlite3.connect(tmp_path / "hookrunner.sqlite3") as database:
+        (status,) = database.execute("SELECT status FROM runner_run").fetchone()
+    assert status == "cancelled"
 
 
 def test_serve_uses_the_database_that_database_url_names(tmp_path):

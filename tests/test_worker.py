@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
 from runner import worker
 from runner.models import LogChunk, Run
@@ -207,7 +208,7 @@ def test_cancelling_a_running_run_stops_its_step(pipelines, post_delivery, setti
     settings.STEP_KILL_GRACE_SECONDS = 1
     pipelines(HANGING)
     (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
-    execution = threading.Thread(target=executed, args=(run_id,))
+    execution = threading.Thread(target=executed_in_a_thread, args=(run_id,))
     execution.start()
     deadline = time.monotonic() + 20
     while not LogChunk.objects.filter(step__run_id=run_id).exists():
@@ -218,6 +219,14 @@ def test_cancelling_a_running_run_stops_its_step(pipelines, post_delivery, setti
     run = Run.objects.get(pk=run_id)
     assert (run.status, run.detail) == ("cancelled", "cancelled during step hang")
     assert steps_of(run) == [("hang", "cancelled", None), ("after", "skipped", None)]
+
+
+def executed_in_a_thread(run_id: int) -> None:
+    try:
+        executed(run_id)
+    finally:
+        # PostgreSQL cannot drop the test database while this thread's session is open.
+        connection.close()
 
 
 def test_cancelling_a_finished_run_changes_nothing(pipelines, push):
