@@ -335,3 +335,21 @@ def wait_until_empty(pgid: int) -> bool:
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
     return group_members(pgid) == []
+
+
+def test_run_and_steps_record_when_they_started_and_ended(pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps:
+            - {name: nap, run: sleep 0.3}
+            - {name: never, run: exit 1}
+            - {name: skipped, run: 'true'}
+        """)
+    (run,) = push()
+    nap, never, skipped = run.steps.all()
+    assert run.created_at <= run.started_at <= nap.started_at <= nap.finished_at
+    assert nap.finished_at <= never.started_at <= never.finished_at <= run.finished_at
+    assert nap.duration.total_seconds() >= 0.3
+    assert run.duration >= nap.duration + never.duration
+    assert (skipped.started_at, skipped.duration) == (None, None)
