@@ -101,6 +101,7 @@ class Delivery(models.Model):
 
     class Meta:
         verbose_name_plural = "deliveries"
+        permissions = [("replay_delivery", "Can replay deliveries against pipelines.yaml")]
         constraints = [
             models.UniqueConstraint(
                 fields=["delivery_id"],
@@ -196,12 +197,21 @@ class Run(models.Model):
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )
+    # Who asked for a re-run; the name stays when the account goes.
+    rerun_by = models.CharField(max_length=150, blank=True)
     # Runs sharing a group take turns; read by the worker before it claims a run.
     concurrency_group = models.CharField(max_length=200, blank=True, db_index=True)
     # Set when the pipeline keeps its workspace after the run (keep_workspace: true).
     kept_workspace = models.CharField(max_length=500, blank=True)
 
     objects = RunQuerySet.as_manager()
+
+    class Meta:
+        permissions = [
+            ("cancel_run", "Can cancel runs"),
+            ("rerun_run", "Can run runs again"),
+            ("redact_output", "Can redact a value from stored output"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.repository} {self.pipeline} #{self.pk}"
@@ -342,3 +352,16 @@ class ConcurrencyGroup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Redaction(models.Model):
+    """Someone replaced a leaked value in stored output; the value itself is never kept."""
+
+    done_at = models.DateTimeField(db_default=Now())
+    done_by = models.CharField(max_length=150)
+    # "all runs", or the ids of the runs chosen.
+    scope = models.TextField()
+    chunks_changed = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"redaction by {self.done_by} at {self.done_at:%Y-%m-%d %H:%M}"

@@ -44,11 +44,13 @@ def start_runs(delivery_pk: int, event: Event, pipelines: list[Pipeline]) -> lis
     return [run.pk for run in runs]
 
 
-def rerun(run: Run) -> Run:
-    """A new queued run of the same pipeline definition, commit and delivery."""
+def rerun(run: Run, by: str = "") -> Run:
+    """A new queued run of the same pipeline definition, commit and delivery; `by` is who
+    asked for it."""
     with transaction.atomic():
         return Run.objects.create(
             **{name: getattr(run, name) for name in REPEATED_FIELDS},
             task_id=queue_execution(run.queue),
             rerun_of=run,
+            **clipped(Run, rerun_by=by),
         )
