@@ -1,6 +1,7 @@
 """`manage.py serve` (what `make run` starts), as a real process with a real gunicorn."""
 
 import contextlib
+import http.cookiejar
 import os
 import re
 import signal
@@ -10,12 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 
-from runner.local_setup import ensure_secret_file
+from runner.local_setup import AdminLogin, ensure_admin_login, ensure_secret_file
 from tests.conftest import SignedDelivery
 from tests.worker_processes import group_members, wait_for
 
@@ -88,6 +91,24 @@ class Server:
     def secret(self) -> str:
         return re.search(r"webhook secret\s+(\S+)", self.banner).group(1)
 
+    def printed_login(self) -> tuple[str, str] | None:
+        found = re.search(r"admin login\s+user (\S+)\s+password (\S+)", self.banner)
+        return found and found.groups()
+
+    def admin_login(self, username: str, password: str) -> str:
+        """Log in to admin as a browser does; the page landed on, with its URL."""
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        login_url = f"http://127.0.0.1:{self.port}/admin/login/?next=/admin/"
+        with opener.open(login_url, timeout=10) as response:
+            form = response.read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        fields = {"csrfmiddlewaretoken": token, "username": username, "password": password}
+        body = urllib.parse.urlencode({**fields, "next": "/admin/"}).encode()
+        with opener.open(login_url, body, timeout=10) as response:
+            return f"{response.url}\n{response.read().decode()}"
+
     def post(self, delivery: SignedDelivery) -> int:
         request = urllib.request.Request(self.url, delivery.body, delivery.headers(), method="POST")
         try:
@@ -131,6 +152,97 @@ def test_first_start_generates_a_private_secret_and_prints_how_to_use_it(server)
     assert secret_file.stat().st_mode & 0o777 == 0o600
     assert f"webhook URL     {server.url}" in server.banner
     assert f"admin           http://127.0.0.1:{server.port}/admin/" in server.banner
+
+
+def superusers(data_dir: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(data_dir / "hookrunner.sqlite3") as database:
+        return database.execute(
+            "SELECT username, password FROM auth_user WHERE is_superuser"
+        ).fetchall()
+
+
+def files_containing(folder: Path, text: str) -> list[Path]:
+    return [
+        path for path in folder.rglob("*") if path.is_file() and text.encode() in path.read_bytes()
+    ]
+
+
+def test_first_start_creates_an_admin_login_shown_once_that_works_on_later_starts(tmp_path):
+    server = Server(tmp_path)
+    admin_index = f"http://127.0.0.1:{server.port}/admin/\n"
+    try:
+        username, password = server.printed_login()
+        assert username == "admin"
+        assert "shown only this once" in server.banner
+        assert "manage.py changepassword admin" in server.banner
+        assert "manage.py createsuperuser" in server.banner
+        landed = server.admin_login("admin", password)
+        assert landed.startswith(admin_index)
+        assert "Deliveries and runs" in landed
+        assert not server.admin_login("admin", "wrong").startswith(admin_index)
+        assert server.stop(signal.SIGTERM) == 0
+    finally:
+        server.kill()
+    # Stored hashed in the database and nowhere else: no file, no log line.
+    [(_, stored)] = superusers(tmp_path)
+    assert stored.startswith("pbkdf2_sha256$")
+    assert files_containing(tmp_path, password) == []
+    assert password not in "".join(server.output)
+
+    again = Server(tmp_path)
+    try:
+        assert again.printed_login() is None
+        assert password not in again.banner
+        assert "admin login     as admin  (password not shown here)" in again.banner
+        assert "manage.py changepassword admin" in again.banner
+        assert again.admin_login("admin", password).startswith(
+            f"http://127.0.0.1:{again.port}/admin/\n"
+        )
+    finally:
+        again.kill()
+    assert len(superusers(tmp_path)) == 1
+
+
+def test_admin_login_off_creates_none_and_shows_how_to_create_one(tmp_path):
+    server = Server(tmp_path, ADMIN_LOGIN="off")
+    try:
+        assert server.printed_login() is None
+        assert "password" not in server.banner
+        assert (
+            "admin login     none (ADMIN_LOGIN=off); create one: "
+            f"{sys.executable} manage.py createsuperuser\n"
+        ) in server.banner
+    finally:
+        server.kill()
+    with sqlite3.connect(tmp_path / "hookrunner.sqlite3") as database:
+        assert database.execute("SELECT count(*) FROM auth_user").fetchone() == (0,)
+
+
+def test_a_malformed_admin_login_setting_stops_serve_before_anything_else(tmp_path):
+    result = run_until_exit(
+        ["manage.py", "serve"], DATA_DIR=str(tmp_path), ADMIN_LOGIN="maybe", PORT=str(free_port())
+    )
+    assert result.returncode != 0
+    assert "ADMIN_LOGIN='maybe' is not a boolean" in result.stderr
+    assert not (tmp_path / "hookrunner.sqlite3").exists()
+
+
+@pytest.mark.django_db
+def test_admin_login_is_created_only_while_there_is_no_superuser_at_all():
+    assert ensure_admin_login(create=False) == AdminLogin(None)
+    created = ensure_admin_login()
+    assert created.username == "admin" and len(created.password) >= 16
+    assert User.objects.get(username="admin").check_password(created.password)
+    assert ensure_admin_login() == AdminLogin("admin")
+    assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_plain_user_named_admin_is_left_alone():
+    User.objects.create_user("admin", password="theirs")
+    assert ensure_admin_login() == AdminLogin(None)
+    assert not User.objects.get(username="admin").is_superuser
+    assert User.objects.get(username="admin").check_password("theirs")
 
 
 def test_served_receiver_accepts_deliveries_signed_with_the_printed_secret(server):

@@ -8,10 +8,17 @@ import sys
 import time
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
-from runner.env import env_secret
-from runner.local_setup import ensure_secret_file
+from runner.env import env_bool, env_secret
+from runner.local_setup import (
+    ADMIN_USERNAME,
+    AdminLogin,
+    ensure_admin_login,
+    ensure_secret_file,
+)
 
 PR_SET_PDEATHSIG = 1
 
@@ -28,13 +35,24 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def handle(self, *args, **options) -> None:
+        create_admin_login = self._admin_login_wanted()
         webhook_secret = self._ensure_secrets()
         self._manage("migrate", "--no-input", "--verbosity", "0")
         self._manage("collectstatic", "--no-input", "--verbosity", "0")
-        self._print_banner(webhook_secret)
+        admin_login = ensure_admin_login(create=create_admin_login)
+        # The children open their own connections; serve needs none while it supervises.
+        connections.close_all()
+        self._print_banner(webhook_secret, admin_login, create_admin_login)
         exit_code = self._supervise(self._start_children())
         if exit_code:
             raise CommandError(f"hookrunner stopped: a child process exited with {exit_code}")
+
+    def _admin_login_wanted(self) -> bool:
+        """ADMIN_LOGIN=off: never create a superuser; say how to create one instead."""
+        try:
+            return env_bool("ADMIN_LOGIN", default=True)
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from None
 
     def _ensure_secrets(self) -> str:
         """Generate into DATA_DIR each secret that neither the environment nor a file holds."""
@@ -47,9 +65,10 @@ class Command(BaseCommand):
         if result.returncode:
             raise CommandError(f"`manage.py {arguments[0]}` failed; see the messages above")
 
-    def _print_banner(self, webhook_secret: str) -> None:
+    def _print_banner(self, webhook_secret: str, login: AdminLogin, create: bool) -> None:
         host = os.environ.get("HOST", "127.0.0.1")
         base = f"http://{host}:{os.environ.get('PORT', '8000')}"
+        manage = f"{sys.executable} manage.py"
         self.stdout.write(
             "\nhookrunner is starting\n"
             f"  webhook URL     {base}/{settings.WEBHOOK_PATH}  (content type: application/json)\n"
@@ -57,13 +76,33 @@ class Command(BaseCommand):
             f"  pipelines       {settings.PIPELINES_FILE}\n"
             f"  database        {settings.DATABASES['default']['NAME']}\n"
             f"  worker          runs every queue, in {settings.WORKSPACES_DIR}\n"
-            f"  admin           {base}/admin/  (create a login: "
-            f"{sys.executable} manage.py createsuperuser)\n"
-            f"  check it        {sys.executable} manage.py selftest --url {base}/"
+            f"  admin           {base}/admin/\n"
+            f"{self._admin_login_lines(login, create, manage)}"
+            f"  check it        {manage} selftest --url {base}/"
             f"{settings.WEBHOOK_PATH}\n"
             "Stop with Ctrl-C.\n"
         )
         self.stdout.flush()
+
+    @staticmethod
+    def _admin_login_lines(login: AdminLogin, create: bool, manage: str) -> str:
+        """How to log in to admin; a password only when it was created just now."""
+        if login.username is None:
+            why = "ADMIN_LOGIN=off" if not create else f"user {ADMIN_USERNAME} is no superuser"
+            return f"  admin login     none ({why}); create one: {manage} createsuperuser\n"
+        if login.password is None:
+            first = f"  admin login     as {login.username}  (password not shown here)\n"
+        else:
+            first = (
+                f"  admin login     user {login.username}  password {login.password}\n"
+                "                  (created now, shown only this once, stored only hashed"
+                " in the database)\n"
+            )
+        return (
+            f"{first}"
+            f"                  change the password: {manage} changepassword {login.username}\n"
+            f"                  add a login: {manage} createsuperuser\n"
+        )
 
     def _start_children(self) -> list[subprocess.Popen]:
         config = settings.BASE_DIR / "deploy" / "gunicorn.conf.py"
