@@ -12,6 +12,10 @@ class ReadOnly:
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Old history goes by `manage.py purge`, by age, never by hand.
+        return False
+
 
 class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
     pass

@@ -1,73 +1,187 @@
-"""Runs in admin: the list, each run's steps and output, cancel and run again."""
+"""Runs in admin: the list, a run's page with its steps and live output, and the actions
+(cancel, run again, redact) for those allowed to take them."""
 
-from django.contrib import admin
-from django.utils.html import format_html
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
 
-from runner.admin.common import ReadOnly, ReadOnlyAdmin
-from runner.models import Run, Step
+from runner.admin.common import ReadOnlyAdmin
+from runner.admin.display import branch_or_pull_request, commit_link, duration_text, status_badge
+from runner.admin.run_page import live_update, run_page_context
+from runner.models import Run
+from runner.redact import redact
 from runner.runs import rerun
 
 
-class StepInline(ReadOnly, admin.StackedInline):
-    model = Step
-    fields = ("name", "status", "exit_code", "started_at", "finished_at", "output")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    @admin.display(description="output")
-    def output(self, step: Step) -> str:
-        text = "".join(step.chunks.values_list("text", flat=True))
-        note = f"{step.output_bytes} bytes" + (
-            f", {step.dropped_bytes} dropped" if step.dropped_bytes else ""
-        )
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>{}', text, note)
+class RedactForm(forms.Form):
+    value = forms.CharField(
+        widget=forms.PasswordInput, strip=False, help_text="It is not stored or logged anywhere."
+    )
 
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
-    inlines = (StepInline,)
-    actions = ("cancel", "run_again")
+    list_display = (
+        "number", "status_shown", "repository", "pipeline", "event", "branch", "commit",
+        "actor", "created_at", "started_at", "took",
+    )  # fmt: skip
+    list_filter = ("status", "repository", "pipeline", "event", "created_at")
+    search_fields = ("^sha", "ref", "=pr_number", "=delivery__delivery_id")
+    search_help_text = "A sha (or its start), a branch, a PR number or a delivery id."
+    ordering = ("-id",)
+    list_per_page = 50
+    # Counting every run on every page load would cost more than the page itself.
+    show_full_result_count = False
+    actions = ("cancel", "run_again", "redact_selected")
 
-    @admin.action(description="Cancel selected runs")
+    class Media:
+        css = {"all": ("runner/hookrunner.css",)}
+
+    def get_queryset(self, request: HttpRequest):
+        return (
+            super().get_queryset(request).annotate(actor=F("delivery__sender")).defer("definition")
+        )
+
+    def get_urls(self):
+        own = [
+            path("<int:run_id>/live/", self.admin_site.admin_view(self.live), name="run_live"),
+            path("<int:run_id>/cancel/", self.admin_site.admin_view(self.cancel_one),
+                 name="run_cancel"),
+            path("<int:run_id>/rerun/", self.admin_site.admin_view(self.rerun_one),
+                 name="run_rerun"),
+            path("redact/", self.admin_site.admin_view(self.redact_all), name="run_redact_all"),
+        ]  # fmt: skip
+        return own + super().get_urls()
+
+    @admin.display(description="run", ordering="id")
+    def number(self, run: Run) -> str:
+        return f"#{run.pk}"
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, run: Run):
+        return status_badge(run.status, run.get_status_display())
+
+    @admin.display(description="branch or PR")
+    def branch(self, run: Run) -> str:
+        return branch_or_pull_request(run)
+
+    @admin.display(description="commit")
+    def commit(self, run: Run):
+        return commit_link(run)
+
+    @admin.display(description="pushed by", ordering="delivery__sender")
+    def actor(self, run: Run) -> str:
+        return run.actor
+
+    @admin.display(description="duration")
+    def took(self, run: Run) -> str:
+        return duration_text(run.duration)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = get_object_or_404(Run.objects.select_related("delivery"), pk=object_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            **run_page_context(run),
+            "opts": self.opts,
+            "title": f"{run.repository} {run.pipeline} #{run.pk}",
+            "may_cancel": self.has_cancel_permission(request),
+            "may_rerun": self.has_rerun_permission(request),
+        }
+        return TemplateResponse(request, "admin/runner/run/page.html", context)
+
+    def live(self, request: HttpRequest, run_id: int) -> JsonResponse:
+        """What changed since the chunk the page shows last: for its script."""
+        run = get_object_or_404(Run, pk=run_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        after = request.GET.get("after", "0")
+        return JsonResponse(live_update(run, int(after) if after.isdigit() else 0))
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("runner.cancel_run")
+
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("runner.rerun_run")
+
+    def has_redact_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("runner.redact_output")
+
+    @admin.action(description="Cancel selected runs", permissions=["cancel"])
     def cancel(self, request, queryset) -> None:
         for run in queryset:
             self.message_user(request, f"run {run.pk}: {run.request_cancel()}")
 
-    @admin.action(description="Run selected runs again")
+    @admin.action(description="Run selected runs again", permissions=["rerun"])
     def run_again(self, request, queryset) -> None:
         for run in queryset:
-            self.message_user(request, f"run {run.pk}: queued again as run {rerun(run).pk}")
+            again = rerun(run, by=request.user.get_username())
+            self.message_user(request, f"run {run.pk}: queued again as run {again.pk}")
 
-    list_display = (
-        "created_at",
-        "repository",
-        "pipeline",
-        "event",
-        "ref",
-        "short_sha",
-        "status",
-        "detail",
-    )
-    list_filter = ("status", "repository", "pipeline", "queue")
-    search_fields = ("repository", "pipeline", "sha", "ref")
-    date_hierarchy = "created_at"
-    readonly_fields = (
-        "delivery",
-        "repository",
-        "pipeline",
-        "event",
-        "sha",
-        "ref",
-        "pr_number",
-        "from_fork",
-        "queue",
-        "task_id",
-        "status",
-        "created_at",
-        "definition",
-    )
+    @admin.action(description="Redact a value from the output of selected runs",
+                  permissions=["redact"])  # fmt: skip
+    def redact_selected(self, request, queryset):
+        form = RedactForm(request.POST if "value" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            return self._redact(request, form, queryset)
+        return self._redact_form(request, form, queryset)
 
-    @admin.display(description="sha")
-    def short_sha(self, run: Run) -> str:
-        return run.sha[:12]
+    def redact_all(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_redact_permission(request):
+            raise PermissionDenied
+        form = RedactForm(request.POST if request.method == "POST" else None)
+        if form.is_bound and form.is_valid():
+            return self._redact(request, form, None)
+        return self._redact_form(request, form, None)
+
+    def _redact(self, request, form: RedactForm, runs) -> HttpResponseRedirect:
+        try:
+            redaction = redact(form.cleaned_data["value"], runs, request.user.get_username())
+        except ValueError as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+        else:
+            self.message_user(
+                request, f"Redacted from {redaction.scope}: {redaction.chunks_changed} pieces "
+                "of output changed."
+            )  # fmt: skip
+        return HttpResponseRedirect(reverse("admin:runner_run_changelist"))
+
+    def _redact_form(self, request, form: RedactForm, runs) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Redact a value from stored output",
+            "form": form,
+            "runs": runs,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/runner/run/redact.html", context)
+
+    @method_decorator(require_POST)
+    def cancel_one(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(Run, pk=run_id)
+        self.message_user(request, f"run {run.pk}: {run.request_cancel()}")
+        return _page_of(run)
+
+    @method_decorator(require_POST)
+    def rerun_one(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
+        if not self.has_rerun_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(Run, pk=run_id)
+        again = rerun(run, by=request.user.get_username())
+        self.message_user(request, f"run {run.pk}: queued again as run {again.pk}")
+        return _page_of(again)
+
+
+def _page_of(run: Run) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("admin:runner_run_change", args=[run.pk]))

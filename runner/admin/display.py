@@ -1,0 +1,58 @@
+"""How runs and steps look in admin: status badges that read without colour too."""
+
+from datetime import timedelta
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from runner.models import Run
+
+# A symbol and a word for every status: colour helps, but never carries the meaning alone.
+SYMBOLS = {
+    "queued": "◷",
+    "running": "▶",
+    "succeeded": "✓",
+    "failed": "✗",
+    "timed_out": "⧗",
+    "cancelled": "⊘",
+    "error": "!",
+    "pending": "…",
+    "skipped": "\u2013",
+}
+
+
+def status_badge(status: str, label: str) -> SafeString:
+    return format_html(
+        '<span class="hr-status hr-status-{}">{} {}</span>', status, SYMBOLS.get(status, ""), label
+    )
+
+
+def duration_text(duration: timedelta | None) -> str:
+    if duration is None:
+        return "\u2013"
+    seconds = duration.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}m {seconds:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
+
+
+def branch_or_pull_request(run: Run) -> str:
+    if run.pr_number:
+        return f"PR #{run.pr_number}"
+    for prefix in ("refs/heads/", "refs/tags/"):
+        if run.ref.startswith(prefix):
+            return run.ref.removeprefix(prefix)
+    return run.ref
+
+
+def commit_link(run: Run) -> SafeString:
+    if not run.sha:
+        return format_html("\u2013")
+    return format_html(
+        '<a href="https://github.com/{}/commit/{}" title="{}">{}</a>',
+        run.repository,
+        run.sha,
+        run.sha,
+        run.sha[:7],
+    )

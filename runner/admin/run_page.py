@@ -1,0 +1,101 @@
+"""What a run's admin page shows, and what its script asks for while the run goes on.
+
+A bounded number of queries whatever the run holds: the run with its delivery, its
+steps, all its output in one ordered query, and the previous run of its pipeline.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Max
+from django.utils.safestring import SafeString
+
+from runner.admin.display import duration_text, status_badge
+from runner.ansi import ansi_to_html
+from runner.models import LogChunk, Run, Step
+
+FINISHED = {
+    Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.TIMED_OUT, Run.Status.CANCELLED,
+    Run.Status.ERROR,
+}  # fmt: skip
+# Chunks sent per poll; a step printing faster is caught up over the next polls.
+LIVE_CHUNKS = 64
+
+
+@dataclass(frozen=True)
+class StepShown:
+    step: Step
+    output: SafeString
+    status: SafeString
+    took: str
+
+
+def run_page_context(run: Run) -> dict[str, Any]:
+    texts = _output_by_step(run)
+    steps = [
+        StepShown(
+            step,
+            ansi_to_html("".join(texts.get(step.pk, []))),
+            status_badge(step.status, step.get_status_display()),
+            duration_text(step.duration),
+        )
+        for step in run.steps.all()
+    ]
+    return {
+        "run": run,
+        "steps": steps,
+        "status": status_badge(run.status, run.get_status_display()),
+        "took": duration_text(run.duration),
+        "finished": run.status in FINISHED,
+        "definition": json.dumps(run.definition, indent=2),
+        "previous": _previous(run),
+        "last_chunk": LogChunk.objects.filter(step__run=run).aggregate(last=Max("pk"))["last"] or 0,
+    }
+
+
+def live_update(run: Run, after: int) -> dict[str, Any]:
+    """The run's and its steps' state now, and the output stored after chunk `after`."""
+    chunks = list(
+        LogChunk.objects.filter(step__run=run, pk__gt=after)
+        .order_by("pk")
+        .values_list("pk", "step_id", "text")[:LIVE_CHUNKS]
+    )
+    return {
+        "status": str(status_badge(run.status, run.get_status_display())),
+        "detail": run.detail,
+        "took": duration_text(run.duration),
+        "finished": run.status in FINISHED and len(chunks) < LIVE_CHUNKS,
+        "steps": [
+            {
+                "id": step.pk,
+                "status": str(status_badge(step.status, step.get_status_display())),
+                "exit_code": step.exit_code,
+                "took": duration_text(step.duration),
+            }
+            for step in run.steps.all()
+        ],
+        "chunks": [
+            {"id": pk, "step": step, "html": ansi_to_html(text)} for pk, step, text in chunks
+        ],
+    }
+
+
+def _output_by_step(run: Run) -> dict[int, list[str]]:
+    texts: dict[int, list[str]] = {}
+    rows = LogChunk.objects.filter(step__run=run).order_by("step_id", "seq")
+    for step_id, text in rows.values_list("step_id", "text"):
+        texts.setdefault(step_id, []).append(text)
+    return texts
+
+
+def _previous(run: Run) -> Run | None:
+    """The run before this one of the same pipeline on the same branch (or PR)."""
+    return (
+        Run.objects.filter(
+            repository=run.repository, pipeline=run.pipeline, ref=run.ref, pk__lt=run.pk
+        )
+        .only("pk", "status", "created_at")
+        .order_by("-pk")
+        .first()
+    )

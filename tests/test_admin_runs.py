@@ -1,0 +1,286 @@
+"""Runs in admin: the list, a run's page, its live view, and who may cancel, re-run or
+redact. Runs are made by real signed pushes and executed by the worker."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from runner.models import LogChunk, Redaction, Run
+from tests.conftest import SignedDelivery, executed
+
+pytestmark = pytest.mark.django_db
+
+LOUD = """\
+    ci:
+      on: {push: null}
+      steps:
+        - {name: greet, run: 'printf "\\033[31mred <script>x</script>\\033[0m token=hunter22\\n"'}
+        - {name: fail, run: exit 3}
+    """
+
+
+@pytest.fixture
+def loud_run(pipelines, push) -> Run:
+    pipelines(LOUD)
+    (run,) = push()
+    return run
+
+
+@pytest.fixture
+def queued(pipelines, post_delivery):
+    """Queue `count` runs of a one-step pipeline; nothing executes them."""
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: build, run: echo built}]
+        """)
+
+    def queue(count: int = 1) -> list[Run]:
+        ids = []
+        for _ in range(count):
+            ids += post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+        return list(Run.objects.filter(pk__in=ids).order_by("pk"))
+
+    return queue
+
+
+def staff_client(client, *permissions: str):
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    codenames = ["view_run", "view_delivery", *permissions]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return client
+
+
+def page_of(run: Run) -> str:
+    return reverse("admin:runner_run_change", args=[run.pk])
+
+
+LIST = reverse("admin:runner_run_changelist")
+
+
+def test_run_list_shows_status_in_words_branch_commit_link_and_who_pushed(admin_client, loud_run):
+    html = admin_client.get(LIST).content.decode()
+    assert '<span class="hr-status hr-status-failed">✗ failed</span>' in html
+    assert f'href="https://github.com/acme/webapp/commit/{loud_run.sha}"' in html
+    assert f">{loud_run.sha[:7]}</a>" in html
+    assert '<td class="field-branch">main</td>' in html
+    assert '<td class="field-actor">octocat</td>' in html
+
+
+def test_run_list_is_newest_first(admin_client, queued):
+    first, second, third = queued(3)
+    html = admin_client.get(LIST).content.decode()
+    assert (
+        html.index(f">#{third.pk}<") < html.index(f">#{second.pk}<") < html.index(f">#{first.pk}<")
+    )
+
+
+def test_run_list_filters_by_status(admin_client, queued):
+    kept, cancelled = queued(2)
+    cancelled.request_cancel()
+    html = admin_client.get(LIST, {"status__exact": "cancelled"}).content.decode()
+    assert f">#{cancelled.pk}<" in html
+    assert f">#{kept.pk}<" not in html
+
+
+@pytest.mark.parametrize(
+    "term", ["fdf0d9b", "main", "delivery-id"], ids=["sha start", "branch", "delivery id"]
+)
+def test_run_list_finds_runs_by_sha_branch_and_delivery_id(admin_client, queued, term):
+    (run,) = queued()
+    term = run.delivery.delivery_id if term == "delivery-id" else term
+    assert f">#{run.pk}<" in admin_client.get(LIST, {"q": term}).content.decode()
+    assert f">#{run.pk}<" not in admin_client.get(LIST, {"q": "nothing-like-it"}).content.decode()
+
+
+def test_run_list_finds_a_pull_request_by_number(admin_client, pipelines, post_delivery):
+    pipelines("""\
+        ci:
+          on: {pull_request: null}
+          steps: [{name: build, run: echo built}]
+        """)
+    (run_id,) = post_delivery(SignedDelivery.of_fixture("pull_request__opened")).json()["runs"]
+    run = Run.objects.get(pk=run_id)
+    html = admin_client.get(LIST, {"q": str(run.pr_number)}).content.decode()
+    assert f">#{run.pk}<" in html
+    assert f"PR #{run.pr_number}" in html
+
+
+def queries_to_get(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_run_list_queries_do_not_grow_with_its_rows(admin_client, queued):
+    queued(2)
+    few = queries_to_get(admin_client, LIST)
+    queued(20)
+    assert queries_to_get(admin_client, LIST) == few
+
+
+def test_run_page_shows_each_steps_output_escaped_with_colours(admin_client, loud_run):
+    html = admin_client.get(page_of(loud_run)).content.decode()
+    assert '<span class="ansi-red">red &lt;script&gt;x&lt;/script&gt;</span>' in html
+    assert "<script>x" not in html
+    assert "\x1b" not in html
+    assert '<span class="hr-status hr-status-failed">✗ failed</span>' in html
+    assert "exit 3" in html
+
+
+def test_run_page_links_its_delivery_and_shows_the_definition_it_ran(admin_client, loud_run):
+    html = admin_client.get(page_of(loud_run)).content.decode()
+    delivery = reverse("admin:runner_delivery_change", args=[loud_run.delivery_id])
+    assert f'href="{delivery}"' in html
+    assert "&quot;name&quot;: &quot;greet&quot;" in html
+
+
+def test_run_page_links_the_previous_run_of_the_same_pipeline_and_branch(admin_client, queued):
+    first, second = queued(2)
+    assert (
+        f'href="{page_of(first)}">#{first.pk}</a>'
+        in admin_client.get(page_of(second)).content.decode()
+    )
+    assert "none on this branch" in admin_client.get(page_of(first)).content.decode()
+
+
+def test_run_page_queries_are_bounded_whatever_the_output(
+    admin_client, pipelines, push, django_assert_max_num_queries
+):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps:
+            - {name: one, run: 'seq 1 200000'}
+            - {name: two, run: 'seq 1 200000'}
+        """)
+    (run,) = push()
+    assert LogChunk.objects.filter(step__run=run).count() > 10
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(page_of(run))
+    assert "\n199999\n200000\n</pre>" in response.content.decode()
+
+
+def test_live_view_sends_the_output_stored_after_a_position(admin_client, loud_run):
+    live = reverse("admin:run_live", args=[loud_run.pk])
+    everything = admin_client.get(live, {"after": 0}).json()
+    assert everything["finished"] is True
+    assert "ansi-red" in "".join(chunk["html"] for chunk in everything["chunks"])
+    assert [step["exit_code"] for step in everything["steps"]] == [0, 3]
+    last = everything["chunks"][-1]["id"]
+    assert admin_client.get(live, {"after": last}).json()["chunks"] == []
+
+
+def test_live_view_of_a_queued_run_is_not_finished(admin_client, queued):
+    (run,) = queued()
+    update = admin_client.get(reverse("admin:run_live", args=[run.pk])).json()
+    assert (update["finished"], update["steps"], update["chunks"]) == (False, [], [])
+    assert "◷ queued" in update["status"]
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client, queued):
+    (run,) = queued()
+    for url in (LIST, page_of(run), reverse("admin:run_live", args=[run.pk])):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_cancel_button_cancels_a_queued_run(admin_client, queued):
+    (run,) = queued()
+    response = admin_client.post(reverse("admin:run_cancel", args=[run.pk]))
+    assert response["Location"] == page_of(run)
+    run.refresh_from_db()
+    assert (run.status, run.detail) == ("cancelled", "cancelled before it started")
+
+
+def test_run_again_records_who_asked_and_links_the_first(admin_client, loud_run):
+    response = admin_client.post(reverse("admin:run_rerun", args=[loud_run.pk]))
+    again = Run.objects.get(rerun_of=loud_run)
+    assert response["Location"] == page_of(again)
+    assert (again.status, again.rerun_by, again.definition) == (
+        "queued",
+        "admin",
+        loud_run.definition,
+    )
+    assert (
+        f"#{loud_run.pk}</a>, asked by admin" in admin_client.get(page_of(again)).content.decode()
+    )
+
+
+def test_buttons_need_a_post(admin_client, queued):
+    (run,) = queued()
+    assert admin_client.get(reverse("admin:run_cancel", args=[run.pk])).status_code == 405
+    assert Run.objects.get(pk=run.pk).status == "queued"
+
+
+def test_staff_without_permissions_reads_but_cannot_act(client, queued):
+    (run,) = queued()
+    staff = staff_client(client)
+    page = staff.get(page_of(run)).content.decode()
+    assert "Cancel this run" not in page
+    assert "Run it again" not in page
+    assert "Cancel selected runs" not in staff.get(LIST).content.decode()
+    assert staff.post(reverse("admin:run_cancel", args=[run.pk])).status_code == 403
+    assert staff.post(reverse("admin:run_rerun", args=[run.pk])).status_code == 403
+    assert staff.get(reverse("admin:run_redact_all")).status_code == 403
+    assert Run.objects.get(pk=run.pk).status == "queued"
+    assert not Run.objects.filter(rerun_of=run).exists()
+
+
+def test_staff_with_the_cancel_permission_may_cancel(client, queued):
+    first, second = queued(2)
+    staff = staff_client(client, "cancel_run")
+    assert "Cancel this run" in staff.get(page_of(first)).content.decode()
+    staff.post(LIST, {"action": "cancel", "_selected_action": [first.pk, second.pk]})
+    assert set(Run.objects.values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_nobody_edits_or_deletes_a_run(admin_client, queued):
+    (run,) = queued()
+    assert admin_client.get(reverse("admin:runner_run_add")).status_code == 403
+    assert admin_client.post(reverse("admin:runner_run_delete", args=[run.pk])).status_code == 403
+    assert Run.objects.filter(pk=run.pk).exists()
+
+
+def test_redact_action_replaces_the_value_in_the_selected_runs_only(admin_client, pipelines, push):
+    pipelines(LOUD)
+    leaked, other = push()[0], push()[0]
+    form = admin_client.post(LIST, {"action": "redact_selected", "_selected_action": [leaked.pk]})
+    assert b'type="password"' in form.content
+    admin_client.post(
+        LIST,
+        {"action": "redact_selected", "_selected_action": [leaked.pk], "value": "hunter22"},
+    )
+    assert "hunter22" not in output_of_run(leaked)
+    assert "token=***" in output_of_run(leaked)
+    assert "hunter22" in output_of_run(other)
+    redaction = Redaction.objects.get()
+    assert redaction.done_by == "admin"
+    assert "hunter22" not in f"{redaction.scope} {redaction.done_by}"
+
+
+def test_redact_all_needs_its_permission_and_changes_every_run(client, pipelines, push):
+    pipelines(LOUD)
+    runs = [push()[0], push()[0]]
+    staff = staff_client(client, "redact_output")
+    assert staff.get(reverse("admin:run_redact_all")).status_code == 200
+    staff.post(reverse("admin:run_redact_all"), {"value": "hunter22"})
+    assert all("hunter22" not in output_of_run(run) for run in runs)
+    assert Redaction.objects.get().scope == "all runs"
+
+
+def output_of_run(run: Run) -> str:
+    return "".join(LogChunk.objects.filter(step__run=run).values_list("text", flat=True))
+
+
+def test_a_run_executed_after_its_page_was_drawn_shows_up_in_the_live_view(admin_client, queued):
+    (run,) = queued()
+    live = reverse("admin:run_live", args=[run.pk])
+    executed(run.pk)
+    update = admin_client.get(live, {"after": 0}).json()
+    assert update["finished"] is True
+    assert [chunk["html"] for chunk in update["chunks"]] == ["built\n"]
