@@ -4,8 +4,8 @@ from functools import cache
 from typing import Any
 
 from django.db import connections, models
-from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models import F, Q
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
 
 # The receiver writes every delivery twice (stored, then its outcome). Built by the ORM
@@ -207,6 +207,19 @@ class Run(models.Model):
     objects = RunQuerySet.as_manager()
 
     class Meta:
+        indexes = [
+            # A pipeline's runs newest first: admin's filters, previous run, index page.
+            models.Index(fields=["repository", "pipeline", "-id"], name="run_pipeline_newest"),
+            # The badge: a pipeline's last finished run, repository compared lower-cased.
+            models.Index(
+                Lower("repository"),
+                F("pipeline"),
+                F("finished_at").desc(),
+                F("id").desc(),
+                name="run_badge_lookup",
+                condition=Q(finished_at__isnull=False),
+            ),
+        ]
         permissions = [
             ("cancel_run", "Can cancel runs"),
             ("rerun_run", "Can run runs again"),
