@@ -10,13 +10,13 @@ import re
 
 from django.utils.safestring import SafeString, mark_safe
 
-# CSI sequences (ESC [ params final), OSC sequences (ESC ] ... BEL or ESC \), lone
-# two-byte escapes, and an unfinished sequence cut off at the very end.
+# CSI sequences (ESC [ params final), OSC sequences (ESC ] ... BEL or ESC \), an
+# unfinished CSI cut off at the very end, and other escapes (ESC intermediates final).
 ESCAPE = re.compile(
     r"\x1b\[([0-?]*)[ -/]*([@-~])"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b\[[0-?]*[ -/]*$"
-    r"|\x1b[@-Z\\-_]?"
+    r"|\x1b[ -/]*[0-~]?"
 )
 COLOURS = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
 
