@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from runner.models import Delivery, Run
+from runner.replay import replay
 from tests.conftest import TEST_PIPELINES, SignedDelivery
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +43,12 @@ def test_replay_dry_run_shows_and_queues_nothing(ignored_push, capsys):
     ignored_push.write_text(TEST_PIPELINES.read_text().replace("branches_ignore: gh-pages", ""))
     call_command("replay", "gh", dry_run=True)
     assert capsys.readouterr().out.endswith("nothing queued (dry run)\n")
+    assert not Run.objects.exists()
+
+
+def test_a_dry_run_says_what_would_start(ignored_push):
+    ignored_push.write_text(TEST_PIPELINES.read_text().replace("branches_ignore: gh-pages", ""))
+    assert replay(Delivery.objects.get(), dry_run=True).summary() == "would start test"
     assert not Run.objects.exists()
 
 

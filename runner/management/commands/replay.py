@@ -1,18 +1,10 @@
-"""Process a stored delivery again against the current pipelines.yaml.
-
-GitHub's redeliver is answered as a duplicate once a delivery was processed; this is the
-deliberate way to start its pipelines after fixing the configuration.
-"""
+"""Process a stored delivery again against the current pipelines.yaml (see runner.replay)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from runner.db import write_transaction
-from runner.github import event_from_payload
 from runner.models import Delivery
-from runner.pipelines import match
 from runner.pipelines_file import PipelinesError
-from runner.pipelines_store import current_pipelines
-from runner.runs import start_runs
+from runner.replay import replay
 
 
 class Command(BaseCommand):
@@ -27,20 +19,12 @@ class Command(BaseCommand):
         if delivery is None:
             raise CommandError(f"no stored delivery {delivery_id}")
         try:
-            config = current_pipelines()
+            result = replay(delivery, dry_run=dry_run)
         except PipelinesError as error:
             raise CommandError(str(error)) from None
-        event = event_from_payload(delivery.event, delivery.payload, delivery.delivery_id)
-        verdicts = match(config, event)
-        for verdict in verdicts:
+        for verdict in result.verdicts:
             self.stdout.write(f"  {verdict}")
-        starting = [verdict.pipeline for verdict in verdicts if verdict.starts]
-        if dry_run or not starting:
+        if not result.run_ids:
             self.stdout.write("nothing queued" + (" (dry run)" if dry_run else ""))
             return
-        with write_transaction():
-            run_ids = start_runs(delivery.pk, event, starting)
-            names = ", ".join(pipeline.name for pipeline in starting)
-            detail = f"replayed: started {len(run_ids)} run(s): {names}"
-            Delivery.objects.set_outcome(delivery.pk, Delivery.Status.ACCEPTED, detail)
-        self.stdout.write(f"queued runs {', '.join(str(pk) for pk in run_ids)}")
+        self.stdout.write(f"queued runs {', '.join(str(pk) for pk in result.run_ids)}")

@@ -1,0 +1,132 @@
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from runner.models import Delivery, Run
+
+pytestmark = pytest.mark.django_db
+
+INDEX_URL = reverse("admin:index")
+
+
+@pytest.fixture
+def delivery() -> Delivery:
+    return Delivery.objects.create(delivery_id="d1", event="push", payload={})
+
+
+@pytest.fixture
+def run_of(delivery):
+    """Create a run of `pipeline` in `repository`; the newest run is the one created last."""
+
+    def create(repository: str, pipeline: str, status: str = "queued", **times) -> Run:
+        return Run.objects.create(
+            delivery=delivery,
+            repository=repository,
+            pipeline=pipeline,
+            event="push",
+            definition={},
+            task_id=f"task-{Run.objects.count()}",
+            status=status,
+            **times,
+        )
+
+    return create
+
+
+def last_runs_table(response) -> str:
+    html = response.content.decode()
+    start = html.index('<div class="module" id="last-runs">')
+    return html[start : html.index("</table>", start)]
+
+
+def run_url(run: Run) -> str:
+    return reverse("admin:runner_run_change", args=[run.pk])
+
+
+def test_index_shows_the_newest_run_of_each_pipeline(admin_client, run_of):
+    old = run_of("acme/webapp", "test", "failed")
+    newest = run_of("acme/webapp", "test", "succeeded")
+    deploy = run_of("acme/webapp", "deploy", "running")
+    other = run_of("acme/api", "test", "timed_out")
+    table = last_runs_table(admin_client.get(INDEX_URL))
+    assert run_url(old) not in table
+    rows = [table.index(run_url(run)) for run in (other, deploy, newest)]
+    assert rows == sorted(rows), "sorted by repository, then pipeline"
+    assert f'<td>acme/webapp</td>\n        <td><a href="{run_url(newest)}">test</a></td>' in table
+
+
+def test_index_shows_each_status_as_a_coloured_word(admin_client, run_of):
+    run_of("acme/webapp", "test", "succeeded")
+    run_of("acme/webapp", "lint", "timed_out")
+    table = last_runs_table(admin_client.get(INDEX_URL))
+    assert '<span class="run-status run-status-succeeded">succeeded</span>' in table
+    assert '<span class="run-status run-status-timed_out">timed out</span>' in table
+
+
+def test_index_says_when_each_run_last_moved(admin_client, run_of):
+    now = timezone.now()
+    run_of("acme/webapp", "a", "succeeded", started_at=now, finished_at=now - timedelta(hours=2))
+    run_of("acme/webapp", "b", "running", started_at=now - timedelta(minutes=5))
+    run_of("acme/webapp", "c", "queued")
+    table = last_runs_table(admin_client.get(INDEX_URL))
+    assert "finished <time" in table
+    assert ">2\xa0hours ago</time>" in table
+    assert "started <time" in table
+    assert ">5\xa0minutes ago</time>" in table
+    assert "queued <time" in table
+
+
+def test_index_queries_do_not_grow_with_the_number_of_runs(
+    admin_client, run_of, django_assert_max_num_queries
+):
+    run_of("acme/webapp", "test")
+    with CaptureQueriesContext(connection) as one_run:
+        admin_client.get(INDEX_URL)
+    for number in range(60):
+        run_of(f"acme/repo-{number % 6}", f"pipeline-{number % 5}", "failed")
+    with django_assert_max_num_queries(len(one_run)):
+        table = last_runs_table(admin_client.get(INDEX_URL))
+    assert table.count("<tr>") == 1 + 1 + 30, "heading, acme/webapp test, 6 x 5 pipelines"
+
+
+def test_index_without_runs_shows_no_table(admin_client):
+    response = admin_client.get(INDEX_URL)
+    assert response.status_code == 200
+    assert b'id="last-runs"' not in response.content
+
+
+def test_staff_who_may_not_view_runs_do_not_see_them(client, django_user_model, run_of):
+    run_of("acme/webapp", "test")
+    user = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_delivery"))
+    client.force_login(user)
+    response = client.get(INDEX_URL)
+    assert response.status_code == 200
+    assert b'id="last-runs"' not in response.content
+    user.user_permissions.add(Permission.objects.get(codename="view_run"))
+    client.force_login(django_user_model.objects.get(pk=user.pk))
+    assert b'id="last-runs"' in client.get(INDEX_URL).content
+
+
+def test_anonymous_users_are_sent_to_log_in(client, run_of):
+    run_of("acme/webapp", "test")
+    response = client.get(INDEX_URL)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("admin:login"))
+
+
+def test_index_keeps_the_broken_pipelines_warning_above_the_last_runs(
+    admin_client, run_of, settings, tmp_path
+):
+    run_of("acme/webapp", "test")
+    settings.PIPELINES_FILE = tmp_path / "pipelines.yaml"
+    settings.PIPELINES_FILE.write_text("repositories: {}\n")
+    html = admin_client.get(INDEX_URL).content.decode()
+    warning = html.index("has errors, so the last valid configuration stays in force")
+    assert warning < html.index('id="last-runs"')
+    assert "repositories: lists no repository" in html
