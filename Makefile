@@ -10,7 +10,14 @@ PY_CANDIDATES := python3.13 python3.12 python3 \
 	$(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3)
 PYTHON ?= $(firstword $(foreach p,$(PY_CANDIDATES),$(shell $(p) -c 'import sys; print(sys.executable) if sys.version_info >= (3, 12) else None' 2>/dev/null)))
 
-.PHONY: run test lint format clean
+# tests/test_browser.py drives a real headless Chromium: Debian's, installed here when it
+# is missing (a file check otherwise). Elsewhere name one: make test CHROMIUM=/path/to/it
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet \
+	--no-install-recommends chromium
+
+.PHONY: run test browser lint format clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { \
@@ -24,8 +31,18 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 run: $(BIN)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(BIN)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(BIN)/.installed browser
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { \
+		echo "The browser test needs Chromium at $(CHROMIUM), and there is no apt-get here"; \
+		echo "to install Debian's. Install one and name it: make test CHROMIUM=/path/to/it"; \
+		exit 1; }
+	$(APT_INSTALL) || { $(SUDO) apt-get update --quiet && $(APT_INSTALL); }
+	@test -x $@ || { echo "Debian's chromium is installed, but nothing runs at $@"; exit 1; }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -1,0 +1,164 @@
+"""End to end in a real headless Chromium (Debian's, driven by Playwright): a person logs
+in, watches a running run's output grow without reloading, cancels it, and sees it end.
+
+`make test` installs Debian's chromium first when /usr/bin/chromium is missing (`make
+browser`); CHROMIUM=/path/to/it names another. Without one this test fails: it is never
+skipped, so a CI without a browser cannot pass by not running it.
+
+Playwright's sync API keeps an asyncio loop running in this thread while a browser is open,
+and Django refuses database queries from a thread with a running loop; so the test uses
+the database before the browser starts and after it closes, never in between.
+"""
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import Page, Response, expect, sync_playwright
+
+from runner.models import Run, Step
+from tests.conftest import SignedDelivery
+from tests.worker_processes import group_members, wait_for, worker_environment
+
+CHROMIUM = Path(os.environ.get("CHROMIUM") or "/usr/bin/chromium")
+# Headless, and quiet: on a closed network Chromium's own background connections
+# (updates, sync, field trials) are refused, and without these flags that gets in the way.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "a-browser-test-password"
+# The page polls every second and the worker looks for a cancel every second or so; this
+# leaves room for a slow machine without letting a page that never updates pass.
+SECONDS = 20
+LINE = re.compile(r"^line (\d+)$", re.MULTILINE)
+
+
+@contextlib.contextmanager
+def chromium_page(tmp_path: Path) -> Iterator[Page]:
+    """A page in a fresh headless Chromium. Should the block fail, a screenshot of the
+    page is saved beside the test's other files and its path printed."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `make browser` (run by `make test`) installs "
+            "Debian's (apt-get install chromium), or name one with CHROMIUM=/path/to/it"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(SECONDS * 1000)
+            expect.set_options(timeout=SECONDS * 1000)
+            try:
+                yield page
+            except BaseException:
+                screenshot = tmp_path / "failure.png"
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=screenshot, full_page=True)
+                    print(f"\nscreenshot of the page when the test failed: {screenshot}")
+                raise
+        finally:
+            browser.close()
+
+
+def page_problems(page: Page) -> list[str]:
+    """What goes wrong on `page` from now on: script errors and failed requests."""
+    problems: list[str] = []
+
+    def answered(response: Response) -> None:
+        # Chromium asks for /favicon.ico by itself; admin has none.
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            problems.append(f"HTTP {response.status}: {response.url}")
+
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    page.on("response", answered)
+    return problems
+
+
+def lines_shown(page: Page, step_id: int) -> list[int]:
+    text = page.locator(f'.hr-output[data-step="{step_id}"]').text_content() or ""
+    return [int(number) for number in LINE.findall(text)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_person_watches_a_run_live_and_cancels_it(
+    live_server, pipelines, post_delivery, worker_processes, tmp_path
+):
+    pgid_file = tmp_path / "pgid"
+    pipelines(f"""\
+        ci:
+          on: {{push: null}}
+          steps:
+            - name: count
+              run: |
+                echo $$ > {pgid_file}
+                for i in $(seq 1 1000); do echo "line $i"; sleep 0.3; done
+            - name: after
+              run: echo never
+        """)
+    get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    worker_processes.start(
+        worker_environment(tmp_path / "pipelines.yaml", tmp_path / "workspaces"),
+        log=tmp_path / "worker.log",
+    )
+    pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step started", 30))
+    worker_processes.register_group(pgid)
+    # Opened before the steps exist, the page reloads itself once they do: wait for them.
+    step = wait_for(
+        lambda: Step.objects.filter(run_id=run_id, name="count", pid=pgid).first(), "step stored"
+    )
+
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", PASSWORD)
+        with page.expect_navigation():
+            page.click("input[type=submit]")
+        expect(page.locator("#logout-form")).to_be_attached()
+
+        page.goto(f"{live_server.url}/admin/runner/run/{run_id}/change/")
+        expect(page.locator("#hr-run-status")).to_contain_text("running")
+        page.evaluate("window.__marker = 1")
+        output = page.locator(f'.hr-output[data-step="{step.pk}"]')
+        expect(output).to_contain_text(re.compile(r"^line 3$", re.MULTILINE))
+        # Later than anything the server drew: only the page's script can have added it.
+        later = max(lines_shown(page, step.pk)) + 5
+        expect(output).to_contain_text(re.compile(rf"^line {later}$", re.MULTILINE))
+        assert page.evaluate("window.__marker") == 1, "the page reloaded"
+        shown = lines_shown(page, step.pk)
+        assert shown == sorted(set(shown)), f"lines repeated or out of order: {shown}"
+
+        # The button posts and comes back to this page: one navigation, then only polls.
+        with page.expect_navigation():
+            page.get_by_role("button", name="Cancel this run").click()
+        message = page.locator(".messagelist")
+        expect(message).to_contain_text(f"run {run_id}: asked to stop", ignore_case=True)
+        page.evaluate("window.__marker = 2")
+        expect(page.locator("#hr-run-status")).to_have_text("⊘ cancelled")
+        expect(page.locator("#hr-run-detail")).to_have_text("cancelled during step count")
+        section = page.locator(f"#hr-step-{step.pk}")
+        expect(section.locator(".hr-step-status")).to_have_text("⊘ cancelled")
+        expect(page.locator("#hr-cancel")).to_have_count(0)
+        assert page.evaluate("window.__marker") == 2, "the page reloaded after the cancel"
+        assert problems == [], "the page's script or a request failed"
+
+    wait_for(lambda: not group_members(pgid), "every process of the step's group exited")
+    run = Run.objects.get(pk=run_id)
+    assert (run.status, run.detail) == ("cancelled", "cancelled during step count")
+    assert [(each.name, each.status) for each in run.steps.all()] == [
+        ("count", "cancelled"),
+        ("after", "skipped"),
+    ]
