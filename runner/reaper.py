@@ -4,9 +4,10 @@ import logging
 import os
 import signal
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -20,29 +21,34 @@ def reap_stale_runs() -> list[int]:
     silent_since = timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS)
     reaped = []
     for run in Run.objects.stale(silent_since):
-        detail = (
-            f"worker lost: {run.worker} stopped answering (no heartbeat since "
-            f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
-        )
-        # Only if still stale now: a worker that just woke up keeps its run.
+        if _reap(run, silent_since):
+            reaped.append(run.pk)
+    return reaped
+
+
+def _reap(run: Run, silent_since: datetime) -> bool:
+    """Mark `run` lost, with its steps and task, in one transaction: anyone reading sees
+    all of it or none. False if its worker woke up meanwhile."""
+    detail = (
+        f"worker lost: {run.worker} stopped answering (no heartbeat since "
+        f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+    with transaction.atomic():
         if (
             not Run.objects.stale(silent_since)
             .filter(pk=run.pk)
             .update(
-                status=Run.Status.ERROR,
-                finished_at=timezone.now(),
-                **clipped(Run, detail=detail),
+                status=Run.Status.ERROR, finished_at=timezone.now(), **clipped(Run, detail=detail)
             )
         ):
-            continue
+            return False
         _end_steps(run)
         # The dead worker's task would stay RUNNING forever (a django-tasks-db limitation).
         DBTaskResult.objects.filter(id=run.task_id, status="RUNNING").update(
             status="FAILED", finished_at=timezone.now()
         )
-        logger.warning("run=%s reaped: %s", run.pk, detail)
-        reaped.append(run.pk)
-    return reaped
+    logger.warning("run=%s reaped: %s", run.pk, detail)
+    return True
 
 
 def _end_steps(run: Run) -> None:

@@ -32,7 +32,10 @@ class StepShown:
 
 
 def run_page_context(run: Run) -> dict[str, Any]:
-    texts = _output_by_step(run)
+    # The page's script asks for what came after `last_chunk`; drawing only up to it means
+    # a chunk stored meanwhile is sent by the script, not lost between the two.
+    last_chunk = LogChunk.objects.filter(step__run=run).aggregate(last=Max("pk"))["last"] or 0
+    texts = _output_by_step(run, last_chunk)
     steps = [
         StepShown(
             step,
@@ -81,9 +84,9 @@ def live_update(run: Run, after: int) -> dict[str, Any]:
     }
 
 
-def _output_by_step(run: Run) -> dict[int, list[str]]:
+def _output_by_step(run: Run, last_chunk: int) -> dict[int, list[str]]:
     texts: dict[int, list[str]] = {}
-    rows = LogChunk.objects.filter(step__run=run).order_by("step_id", "seq")
+    rows = LogChunk.objects.filter(step__run=run, pk__lte=last_chunk).order_by("step_id", "seq")
     for step_id, text in rows.values_list("step_id", "text"):
         texts.setdefault(step_id, []).append(text)
     return texts
