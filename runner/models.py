@@ -378,3 +378,24 @@ class Redaction(models.Model):
 
     def __str__(self) -> str:
         return f"redaction by {self.done_by} at {self.done_at:%Y-%m-%d %H:%M}"
+
+
+class WorkerSeen(models.Model):
+    """A worker process and when it last said it was alive, for /healthz and admin."""
+
+    name = models.CharField(max_length=200, unique=True)  # "host:pid"
+    queues = models.CharField(max_length=500)
+    started_at = models.DateTimeField(db_default=Now())
+    seen_at = models.DateTimeField(db_default=Now(), db_index=True)
+
+    class Meta:
+        verbose_name = "worker"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def beat(cls, name: str, queues: str) -> None:
+        cls.objects.update_or_create(
+            name=name, defaults={"queues": queues, "seen_at": timezone.now()}
+        )

@@ -3,6 +3,7 @@ runs whose worker died."""
 
 import logging
 import threading
+import time
 from types import FrameType
 
 from django.conf import settings
@@ -12,7 +13,9 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS
 from django_tasks_db.management.commands import db_worker
 
+from runner.models import WorkerSeen
 from runner.reaper import reap_stale_runs
+from runner.worker import worker_name
 from runner.worker_stop import WORKER_STOP
 
 logger = logging.getLogger(__name__)
@@ -44,8 +47,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, queues: str, interval: float, batch: bool, **options) -> None:
         reap_stale_runs()
+        WorkerSeen.beat(worker_name(), queues)
         if not batch:
-            threading.Thread(target=reap_forever, daemon=True, name="reaper").start()
+            threading.Thread(target=look_after, args=(queues,), daemon=True, name="reaper").start()
         db_worker.Command(stdout=self.stdout, stderr=self.stderr).configure_logging(
             options["verbosity"]
         )
@@ -58,12 +62,18 @@ class Command(BaseCommand):
         worker.run()
 
 
-def reap_forever() -> None:
+def look_after(queues: str) -> None:
+    """Say this worker is alive every WORKER_BEAT_SECONDS, and reap runs of dead workers
+    every REAP_SECONDS, until the process ends."""
     stop = threading.Event()
-    while not stop.wait(settings.REAP_SECONDS):
+    next_reap = time.monotonic() + settings.REAP_SECONDS
+    while not stop.wait(min(settings.WORKER_BEAT_SECONDS, settings.REAP_SECONDS)):
         try:
-            reap_stale_runs()
+            WorkerSeen.beat(worker_name(), queues)
+            if time.monotonic() >= next_reap:
+                next_reap = time.monotonic() + settings.REAP_SECONDS
+                reap_stale_runs()
         except Exception:
-            logger.exception("reaping stale runs failed; trying again later")
+            logger.exception("worker bookkeeping failed; trying again later")
         finally:
             close_old_connections()
