@@ -90,7 +90,7 @@ def test_delivery_list_links_each_run_a_delivery_started_with_its_status(
     html = response.content.decode()
     assert "2 runs: " in html
     assert f'<a href="{run_url(test)}" title="run {test.pk} succeeded">test ✓</a>' in html
-    assert f'<a href="{run_url(deploy)}" title="run {deploy.pk} queued">deploy …</a>' in html
+    assert f'<a href="{run_url(deploy)}" title="run {deploy.pk} queued">deploy ◷</a>' in html
 
 
 def test_delivery_list_shows_event_action_repository_status_and_time(admin_client):

@@ -9,23 +9,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from runner.admin.common import ReadOnly, ReadOnlyAdmin
+from runner.admin.display import SYMBOLS
 from runner.github import BadDelivery
 from runner.models import Delivery, Run
 from runner.pipelines_file import PipelinesError
 from runner.replay import NotReplayable
 from runner.replay import replay as replay_delivery
 from runner.text import counted
-
-# Next to each run's pipeline in the list; the link's title carries the status word.
-STATUS_SIGNS = {
-    Run.Status.QUEUED: "…",
-    Run.Status.RUNNING: "▶",
-    Run.Status.SUCCEEDED: "✓",
-    Run.Status.FAILED: "✗",
-    Run.Status.TIMED_OUT: "⏱",
-    Run.Status.CANCELLED: "⊘",
-    Run.Status.ERROR: "⚠",
-}
 
 # All the list needs of a delivery's runs, fetched in one query for the whole page.
 RUNS_IN_LIST = Prefetch(
@@ -100,7 +90,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
                     run.pk,
                     run.get_status_display(),
                     run.pipeline,
-                    STATUS_SIGNS.get(run.status, run.status),
+                    SYMBOLS.get(run.status, run.status),
                 )
                 for run in runs
             ),
