@@ -64,8 +64,8 @@ def test_index_shows_each_status_as_a_coloured_word(admin_client, run_of):
     run_of("acme/webapp", "test", "succeeded")
     run_of("acme/webapp", "lint", "timed_out")
     table = last_runs_table(admin_client.get(INDEX_URL))
-    assert '<span class="run-status run-status-succeeded">succeeded</span>' in table
-    assert '<span class="run-status run-status-timed_out">timed out</span>' in table
+    assert '<span class="hr-status hr-status-succeeded">✓ succeeded</span>' in table
+    assert '<span class="hr-status hr-status-timed_out">⧗ timed out</span>' in table
 
 
 def test_index_says_when_each_run_last_moved(admin_client, run_of):

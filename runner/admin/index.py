@@ -6,7 +6,9 @@ from datetime import datetime
 from django.contrib import admin
 from django.db.models import Max
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
+from runner.admin.display import status_badge
 from runner.models import Run
 
 
@@ -18,6 +20,10 @@ class LastRun:
     run: Run
     moment: str
     when: datetime
+
+    @property
+    def badge(self) -> SafeString:
+        return status_badge(self.run.status, self.run.get_status_display())
 
     @classmethod
     def of(cls, run: Run) -> "LastRun":
