@@ -53,7 +53,7 @@ def run_page_context(run: Run) -> dict[str, Any]:
         "finished": run.status in FINISHED,
         "definition": json.dumps(run.definition, indent=2),
         "previous": _previous(run),
-        "last_chunk": LogChunk.objects.filter(step__run=run).aggregate(last=Max("pk"))["last"] or 0,
+        "last_chunk": last_chunk,
     }
 
 

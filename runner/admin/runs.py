@@ -4,7 +4,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -45,8 +44,14 @@ class RunAdmin(ReadOnlyAdmin):
         css = {"all": ("runner/hookrunner.css",)}
 
     def get_queryset(self, request: HttpRequest):
+        # A join in the base queryset would reach every filter's DISTINCT and the count
+        # too (223 of 390 ms at 100,000 runs, bench/admin.py); select_related joins only
+        # the page's rows. Payloads and definitions are not shown in the list.
         return (
-            super().get_queryset(request).annotate(actor=F("delivery__sender")).defer("definition")
+            super()
+            .get_queryset(request)
+            .select_related("delivery")
+            .defer("definition", "delivery__payload")
         )
 
     def get_urls(self):
@@ -78,7 +83,7 @@ class RunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="pushed by", ordering="delivery__sender")
     def actor(self, run: Run) -> str:
-        return run.actor
+        return run.delivery.sender
 
     @admin.display(description="duration")
     def took(self, run: Run) -> str:
