@@ -161,6 +161,8 @@ class Run(models.Model):
     """One pipeline started by one delivery, with everything the worker needs to run it."""
 
     class Status(models.TextChoices):
+        # Its pipeline `needs` others to succeed for the same sha first.
+        WAITING = "waiting", "waiting"
         QUEUED = "queued", "queued"
         RUNNING = "running", "running"
         SUCCEEDED = "succeeded", "succeeded"
@@ -169,6 +171,11 @@ class Run(models.Model):
         CANCELLED = "cancelled", "cancelled"
         # hookrunner itself could not run it (a missing secret, a lost worker...).
         ERROR = "error", "error"
+        # A pipeline it needs did not succeed.
+        SKIPPED = "skipped", "skipped"
+
+    # Statuses a run never leaves.
+    ENDED = frozenset({"succeeded", "failed", "timed_out", "cancelled", "error", "skipped"})
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="runs")
     repository = models.CharField(max_length=200)
@@ -399,3 +406,32 @@ class WorkerSeen(models.Model):
         cls.objects.update_or_create(
             name=name, defaults={"queues": queues, "seen_at": timezone.now()}
         )
+
+
+class Outgoing(models.Model):
+    """A request hookrunner sends about a run: a commit status to GitHub's API, or a
+    notification. Sent by a task, retried; every attempt is kept. Tokens and signing
+    secrets are looked up when sending and never stored here."""
+
+    class Kind(models.TextChoices):
+        COMMIT_STATUS = "commit_status", "commit status"
+        NOTIFICATION = "notification", "notification"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENT = "sent", "sent"
+        GAVE_UP = "gave_up", "gave up"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="outgoing")
+    kind = models.CharField(max_length=16, choices=Kind)
+    url = models.CharField(max_length=1000)
+    body = models.JSONField()
+    state = models.CharField(max_length=16, choices=State, default=State.PENDING)
+    # [{"at": iso time, "status": HTTP status or null, "error": text}], oldest first.
+    attempts = models.JSONField(default=list)
+    # Why it gave up, shown on the run's page.
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.run}: {self.state}"

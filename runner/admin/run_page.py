@@ -15,10 +15,6 @@ from runner.admin.display import duration_text, status_badge
 from runner.ansi import ansi_to_html
 from runner.models import LogChunk, Run, Step
 
-FINISHED = {
-    Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.TIMED_OUT, Run.Status.CANCELLED,
-    Run.Status.ERROR,
-}  # fmt: skip
 # Chunks sent per poll; a step printing faster is caught up over the next polls.
 LIVE_CHUNKS = 64
 
@@ -50,7 +46,7 @@ def run_page_context(run: Run) -> dict[str, Any]:
         "steps": steps,
         "status": status_badge(run.status, run.get_status_display()),
         "took": duration_text(run.duration),
-        "finished": run.status in FINISHED,
+        "finished": run.status in Run.ENDED,
         "definition": json.dumps(run.definition, indent=2),
         "previous": _previous(run),
         "last_chunk": last_chunk,
@@ -68,7 +64,7 @@ def live_update(run: Run, after: int) -> dict[str, Any]:
         "status": str(status_badge(run.status, run.get_status_display())),
         "detail": run.detail,
         "took": duration_text(run.duration),
-        "finished": run.status in FINISHED and len(chunks) < LIVE_CHUNKS,
+        "finished": run.status in Run.ENDED and len(chunks) < LIVE_CHUNKS,
         "steps": [
             {
                 "id": step.pk,
