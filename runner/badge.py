@@ -31,6 +31,7 @@ COLORS = {
     # hookrunner could not run it: amber, apart from the red of failing code.
     Run.Status.ERROR: "#dfb317",
     Run.Status.CANCELLED: "#78909c",  # blue-grey, apart from the plain grey of unknown
+    Run.Status.SKIPPED: "#c0c0c0",  # light grey: what it needed did not succeed
 }
 LABEL_COLOR = "#555"
 

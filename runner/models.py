@@ -189,7 +189,8 @@ class Run(models.Model):
     definition = models.JSONField()
     queue = models.CharField(max_length=64, default="default")
     # The django-tasks-db task that executes this run; the task finds its run by it.
-    task_id = models.CharField(max_length=64, unique=True)
+    # None while the run waits for the pipelines it needs.
+    task_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -256,18 +257,20 @@ class Run(models.Model):
         Run.objects.filter(pk=self.pk).update(heartbeat_at=timezone.now())
 
     def request_cancel(self, reason: str = "cancelled") -> str:
-        """Cancel now if queued, or ask the worker to stop it if running; what happened.
-        `reason` starts the run's detail ("cancelled by ... before it started")."""
+        """Cancel now if queued or waiting, or ask the worker to stop it if running; what
+        happened. `reason` starts the run's detail ("cancelled by ... before it started")."""
         now = timezone.now()
-        if (
-            Run.objects.queued()
-            .filter(pk=self.pk)
-            .update(
-                status=Run.Status.CANCELLED,
-                finished_at=now,
-                **clipped(Run, detail=f"{reason} before it started"),
-            )
+        if Run.objects.filter(
+            pk=self.pk, status__in=[Run.Status.QUEUED, Run.Status.WAITING]
+        ).update(
+            status=Run.Status.CANCELLED,
+            finished_at=now,
+            **clipped(Run, detail=f"{reason} before it started"),
         ):
+            # Imported here: runner.run_ended itself builds on these models.
+            from runner.run_ended import run_ended
+
+            run_ended(Run.objects.get(pk=self.pk))
             return "cancelled"
         # The worker reads the reason back from detail when it stops the run.
         if (

@@ -63,6 +63,8 @@ class Pipeline:
     runs_on: str = "default"
     concurrency: Concurrency | None = None
     forks: bool = False
+    # Pipelines of the same repository that must succeed for the same sha first.
+    needs: tuple[str, ...] = ()
 
     def snapshot(self, from_fork: bool) -> dict[str, Any]:
         """What a run needs of this pipeline, as it is now, in JSON-ready form."""
@@ -87,6 +89,7 @@ class Pipeline:
             # A fork's code must never see the server's secrets.
             "secrets": [] if from_fork else list(self.secrets),
             "runs_on": self.runs_on,
+            "needs": list(self.needs),
             "concurrency": (
                 {
                     "group": self.concurrency.group,

@@ -40,7 +40,7 @@ REPOSITORY_KEYS = {"pipelines": True, "secret_env": False, "clone_url": False}
 PIPELINE_KEYS = {
     "on": True, "steps": True, "env": False, "timeout": False, "workdir": False,
     "checkout": False, "keep_workspace": False, "shell": False, "secrets": False,
-    "runs_on": False, "concurrency": False, "forks": False,
+    "runs_on": False, "concurrency": False, "forks": False, "needs": False,
 }  # fmt: skip
 STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False, "shell": False}
 PUSH_KEYS = {
@@ -125,7 +125,23 @@ class _Reader(NodeReader):
                 pipelines.append(pipeline)
         if "pipelines" in fields and not named:
             self.problem(fields["pipelines"], f"{where}.pipelines", "lists no pipeline")
+        self.check_needs(pipelines, named, f"{where}.pipelines")
         return RepositoryEntry(pattern, tuple(pipelines), secret_env, secret)
+
+    def check_needs(self, pipelines: list[Pipeline], nodes: dict[str, Node], where: str) -> None:
+        """Each name in `needs` is another pipeline of the entry, and no pipeline ends up
+        needing itself (it would wait forever)."""
+        needs = {pipeline.name: pipeline.needs for pipeline in pipelines}
+        for pipeline in pipelines:
+            node, place = (
+                _value_node(nodes[pipeline.name], "needs"),
+                f"{where}.{pipeline.name}.needs",
+            )
+            for name in pipeline.needs:
+                if name not in needs:
+                    self.problem(node, place, f"names {name!r}, which is not a pipeline here")
+            if _needs_itself(pipeline.name, needs):
+                self.problem(node, place, "goes round in a circle back to this pipeline")
 
     def check_reachable(
         self, entry: RepositoryEntry, earlier: list[RepositoryEntry], node: Node
@@ -170,6 +186,9 @@ class _Reader(NodeReader):
             runs_on=self.queue(fields.get("runs_on"), f"{where}.runs_on"),
             concurrency=self.concurrency(fields.get("concurrency"), f"{where}.concurrency"),
             forks=self.boolean(fields.get("forks"), f"{where}.forks", False),
+            needs=tuple(self.strings(fields["needs"], f"{where}.needs"))
+            if "needs" in fields
+            else (),
         )
 
     def triggers(
@@ -335,3 +354,23 @@ class _Reader(NodeReader):
         if not QUEUE_NAME.fullmatch(name):
             self.problem(node, where, f"{name!r} is not a queue name (letters, digits, . _ -)")
         return name
+
+
+def _needs_itself(name: str, needs: dict[str, tuple[str, ...]]) -> bool:
+    seen, todo = set(), list(needs.get(name, ()))
+    while todo:
+        current = todo.pop()
+        if current == name:
+            return True
+        if current not in seen:
+            seen.add(current)
+            todo.extend(needs.get(current, ()))
+    return False
+
+
+def _value_node(mapping: Node, key: str) -> Node:
+    """The node under `key` in a mapping node, for a problem's line; else the mapping."""
+    for key_node, value_node in getattr(mapping, "value", []):
+        if isinstance(key_node, ScalarNode) and key_node.value == key:
+            return value_node
+    return mapping

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from runner.models import Run, Step, clipped
+from runner.run_ended import run_ended
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ def _reap(run: Run, silent_since: datetime) -> bool:
             status="FAILED", finished_at=timezone.now()
         )
     logger.warning("run=%s reaped: %s", run.pk, detail)
+    run.refresh_from_db()
+    run_ended(run)
     return True
 
 

@@ -4,6 +4,7 @@ from django.db import transaction
 
 from runner.github import Event
 from runner.models import Run, clipped
+from runner.needs import settle_waiting
 from runner.pipelines import Pipeline, is_from_fork
 from runner.tasks import queue_execution
 
@@ -28,7 +29,9 @@ def start_runs(delivery_pk: int, event: Event, pipelines: list[Pipeline]) -> lis
             from_fork=from_fork,
             definition=pipeline.snapshot(from_fork),
             queue=pipeline.runs_on,
-            task_id=queue_execution(pipeline.runs_on),
+            # A run that needs others gets its task once they have succeeded.
+            status=Run.Status.WAITING if pipeline.needs else Run.Status.QUEUED,
+            task_id=None if pipeline.needs else queue_execution(pipeline.runs_on),
             **clipped(
                 Run,
                 repository=event.repository,
@@ -41,12 +44,15 @@ def start_runs(delivery_pk: int, event: Event, pipelines: list[Pipeline]) -> lis
         )
         for pipeline in pipelines
     )
+    if any(pipeline.needs for pipeline in pipelines):
+        # What they need may have succeeded already, or may not run for this commit.
+        settle_waiting(event.repository, event.sha)
     return [run.pk for run in runs]
 
 
 def rerun(run: Run, by: str = "") -> Run:
     """A new queued run of the same pipeline definition, commit and delivery; `by` is who
-    asked for it."""
+    asked for it. Asked for by a person, it does not wait for what its pipeline needs."""
     with transaction.atomic():
         return Run.objects.create(
             **{name: getattr(run, name) for name in REPEATED_FIELDS},

@@ -7,7 +7,6 @@ from django.db import transaction
 from django.tasks import TaskContext, task
 from django.utils import timezone
 
-from runner import worker
 from runner.concurrency import WAITING
 from runner.models import Run
 from runner.worker_stop import WORKER_STOP
@@ -16,6 +15,10 @@ from runner.worker_stop import WORKER_STOP
 @task(takes_context=True)
 def execute_run(context: TaskContext) -> None:
     """Execute the Run created together with this task (it holds this task's id)."""
+    # Only workers execute runs: the receiver, which imports this module to enqueue, never
+    # loads the executor, git and all that comes with them.
+    from runner import worker
+
     run = Run.objects.filter(task_id=context.task_result.id).first()
     if run is None:
         return  # cancelled while waiting for its turn, after this task was queued

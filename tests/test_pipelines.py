@@ -226,5 +226,6 @@ def test_snapshot_holds_what_the_worker_needs():
         "keep_workspace": False,
         "secrets": [],
         "runs_on": "deploy",
+        "needs": [],
         "concurrency": {"group": "prod", "cancel_in_progress": False},
     }

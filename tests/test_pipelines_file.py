@@ -361,3 +361,40 @@ def test_full_example_in_the_readme_is_valid():
     environ = {"WEBAPP_HOOK_SECRET": "s", "DEPLOY_TOKEN": "t"}
     config = parse_pipelines(example, "README.md", environ)
     assert [p.name for p in config.repositories[0].pipelines] == ["test", "deploy"]
+
+
+NEEDS = """\
+repositories:
+  acme/webapp:
+    pipelines:
+      test:
+        on: {push: null}
+        needs: [NEEDS_OF_TEST]
+        steps: [{name: t, run: 'true'}]
+      deploy:
+        on: {push: null}
+        needs: [test]
+        steps: [{name: d, run: 'true'}]
+"""
+
+
+def test_needs_names_other_pipelines_of_the_repository():
+    config = parse(NEEDS.replace("        needs: [NEEDS_OF_TEST]\n", ""))
+    assert [p.needs for p in config.repositories[0].pipelines] == [(), ("test",)]
+
+
+def test_needing_an_unknown_pipeline_is_refused():
+    (problem,) = problems(NEEDS.replace("NEEDS_OF_TEST", "lint"))
+    assert problem == (
+        "pipelines.yaml:6: repositories.acme/webapp.pipelines.test.needs: "
+        "names 'lint', which is not a pipeline here"
+    )
+
+
+def test_needs_that_go_round_in_a_circle_are_refused():
+    found = problems(NEEDS.replace("NEEDS_OF_TEST", "deploy"))
+    circle = "needs: goes round in a circle back to this pipeline"
+    assert found == [
+        f"pipelines.yaml:6: repositories.acme/webapp.pipelines.test.{circle}",
+        f"pipelines.yaml:10: repositories.acme/webapp.pipelines.deploy.{circle}",
+    ]

@@ -9,6 +9,7 @@ from runner.models import Run
 
 # A symbol and a word for every status: colour helps, but never carries the meaning alone.
 SYMBOLS = {
+    "waiting": "⏸",
     "queued": "◷",
     "running": "▶",
     "succeeded": "✓",
