@@ -57,6 +57,18 @@ WORKER_BEAT_SECONDS = env_float("WORKER_BEAT_SECONDS", 10)
 # A run whose concurrency group is busy is looked at again after this long.
 CONCURRENCY_RETRY_SECONDS = env_float("CONCURRENCY_RETRY_SECONDS", 2)
 
+# Monitoring (README, "Monitoring"). GET /metrics for Prometheus: off (404) unless enabled;
+# with METRICS_TOKEN (or METRICS_TOKEN_FILE) it needs "Authorization: Bearer <token>",
+# without one it answers only loopback clients that came through no proxy.
+METRICS_ENABLED = env_bool("METRICS_ENABLED")
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# The run and step duration histograms count runs queued within this many seconds.
+METRICS_WINDOW_SECONDS = env_float("METRICS_WINDOW_SECONDS", 24 * 3600)
+# GET /healthz says "degraded" when no worker was seen for this long, or a queued run has
+# waited longer than HEALTH_QUEUE_AGE_SECONDS.
+HEALTH_WORKER_SILENT_SECONDS = env_float("HEALTH_WORKER_SILENT_SECONDS", 3 * WORKER_BEAT_SECONDS)
+HEALTH_QUEUE_AGE_SECONDS = env_float("HEALTH_QUEUE_AGE_SECONDS", 300)
+
 INSTALLED_APPS = [
     # First, so its admin templates take precedence over Django's.
     "runner",
