@@ -57,6 +57,21 @@ WORKER_BEAT_SECONDS = env_float("WORKER_BEAT_SECONDS", 10)
 # A run whose concurrency group is busy is looked at again after this long.
 CONCURRENCY_RETRY_SECONDS = env_float("CONCURRENCY_RETRY_SECONDS", 2)
 
+# Commit statuses and notifications (README, "Commit statuses and notifications").
+# GitHub's API; GitHub Enterprise Server's is https://HOST/api/v3.
+GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+# Where people reach hookrunner (https://ci.example.com): links to a run's page in commit
+# statuses and notifications. Unset, they carry no link.
+PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
+# Each status or notification is tried up to OUTGOING_ATTEMPTS times on 5xx answers and
+# network errors, OUTGOING_RETRY_SECONDS after the first failure, doubling (2, 4, 8, 16 s);
+# a 4xx gives up at once. Waits GitHub's rate limits ask for do not count, up to
+# OUTGOING_MAX_WAIT_SECONDS each. One request waits OUTGOING_TIMEOUT_SECONDS for its answer.
+OUTGOING_ATTEMPTS = env_int("OUTGOING_ATTEMPTS", 5)
+OUTGOING_RETRY_SECONDS = env_float("OUTGOING_RETRY_SECONDS", 2)
+OUTGOING_MAX_WAIT_SECONDS = env_float("OUTGOING_MAX_WAIT_SECONDS", 900)
+OUTGOING_TIMEOUT_SECONDS = env_float("OUTGOING_TIMEOUT_SECONDS", 10)
+
 # Monitoring (README, "Monitoring"). GET /metrics for Prometheus: off (404) unless enabled;
 # with METRICS_TOKEN (or METRICS_TOKEN_FILE) it needs "Authorization: Bearer <token>",
 # without one it answers only loopback clients that came through no proxy.
