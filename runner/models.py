@@ -290,10 +290,19 @@ class Run(models.Model):
         )
         return None if row is None else row or "cancelled"
 
-    def finish(self, status: str, detail: str = "") -> None:
-        self.status, self.finished_at = status, timezone.now()
-        self.detail = clipped(Run, detail=detail)["detail"]
-        self.save(update_fields=["status", "detail", "finished_at", "kept_workspace"])
+    def finish(self, status: str, detail: str = "") -> bool:
+        """Record how the running run ended; False, changing nothing, if it was no longer
+        running (a reaper took its worker for dead and marked it lost meanwhile)."""
+        values = {
+            "status": status, "finished_at": timezone.now(), "kept_workspace": self.kept_workspace,
+            **clipped(Run, detail=detail),
+        }  # fmt: skip
+        if not Run.objects.running().filter(pk=self.pk).update(**values):
+            self.refresh_from_db()
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        return True
 
 
 class Step(models.Model):

@@ -63,9 +63,12 @@ def execute(run: Run) -> str:
     except Exception as error:
         logger.exception("run=%s crashed", run.pk)
         status, detail = Run.Status.ERROR, f"hookrunner error: {type(error).__name__}: {error}"
-    run.finish(status, detail)
-    run_ended(run)
-    logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
+    if run.finish(status, detail):
+        run_ended(run)
+        logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
+    else:
+        logger.warning("run=%s was marked %s meanwhile; its end (%s) is not recorded",
+                       run.pk, run.status, status)  # fmt: skip
     return turn
 
 

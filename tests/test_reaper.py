@@ -110,3 +110,16 @@ def test_worker_killed_mid_run_is_marked_lost_by_the_next_worker_and_its_step_ki
     assert run.detail.startswith(f"worker lost: {socket.gethostname()}:{worker.pid} ")
     assert not alive(step.pid)
     assert DBTaskResult.objects.get(id=run.task_id).status == "FAILED"
+
+
+@pytest.mark.django_db
+def test_a_worker_that_wakes_after_being_reaped_does_not_overwrite_the_verdict(
+    post_delivery, hanging_pipeline, settings
+):
+    settings.RUN_STALE_SECONDS = 60
+    run = queued_run(post_delivery)
+    make_running(run, silent_for=timedelta(minutes=2))
+    run.refresh_from_db()
+    assert reap_stale_runs() == [run.pk]
+    assert run.finish("succeeded", "1 step succeeded") is False
+    assert (run.status, Run.objects.get(pk=run.pk).status) == ("error", "error")
