@@ -16,6 +16,11 @@ CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet \
 	--no-install-recommends chromium
+# tests/test_deploy.py checks the units with systemd-analyze verify: from Debian's systemd
+# package, installed here when it is missing (none of it needs to run).
+SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
+APT_INSTALL_SYSTEMD := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet \
+	--no-install-recommends systemd
 
 .PHONY: run test browser lint format clean
 
@@ -31,7 +36,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 run: $(BIN)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(BIN)/.installed browser
+test: $(BIN)/.installed browser $(SYSTEMD_ANALYZE)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 browser: $(CHROMIUM)
@@ -43,6 +48,12 @@ $(CHROMIUM):
 		exit 1; }
 	$(APT_INSTALL) || { $(SUDO) apt-get update --quiet && $(APT_INSTALL); }
 	@test -x $@ || { echo "Debian's chromium is installed, but nothing runs at $@"; exit 1; }
+
+$(SYSTEMD_ANALYZE):
+	@command -v apt-get >/dev/null || { \
+		echo "tests/test_deploy.py needs $@ (Debian's systemd package), and there is no"; \
+		echo "apt-get here to install it."; exit 1; }
+	$(APT_INSTALL_SYSTEMD) || { $(SUDO) apt-get update --quiet && $(APT_INSTALL_SYSTEMD); }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
