@@ -14,6 +14,16 @@ ACTED_ON_EVENTS = frozenset({"push", "pull_request"})
 MAX_DELIVERY_ID_LENGTH = 100
 MAX_EVENT_NAME_LENGTH = 64
 TYPE_NAMES = {str: "string", int: "number", bool: "boolean"}
+# GitHub's push payload lists at most this many commits, and (taken as the cap here) at
+# most this many paths in each commit's added, modified and removed lists.
+MAX_PAYLOAD_COMMITS = 2048
+MAX_PAYLOAD_FILES = 3000
+FILE_LISTS = ("added", "modified", "removed")
+# Why a push's changed files are unknown (Event.changed_files is None).
+NO_COMMITS = "no commits"
+COMMITS_CAPPED = "commits capped"
+FILES_CAPPED = "files capped"
+COMMITS_UNREADABLE = "commits unreadable"
 
 
 class BadDelivery(ValueError):
@@ -38,6 +48,11 @@ class Event:
     head_ref: str = ""
     base_ref: str = ""
     head_repository: str = ""
+    # A push's changed files: every path its listed commits add, modify or remove, sorted;
+    # None when unknown, and then `changed_files_unknown` says why (one of NO_COMMITS,
+    # COMMITS_CAPPED, FILES_CAPPED, COMMITS_UNREADABLE).
+    changed_files: tuple[str, ...] | None = None
+    changed_files_unknown: str = ""
 
     @property
     def is_ping(self) -> bool:
@@ -161,7 +176,29 @@ def _read_push(payload: dict[str, Any]) -> dict[str, Any]:
         "ref": _required(payload, str, "push", "ref"),
         "sha": _required(payload, str, "push", "after"),
         "deleted": _optional(payload, bool, "deleted") or False,
+        **_changed_files(payload.get("commits")),
     }
+
+
+def _changed_files(commits: Any) -> dict[str, Any]:
+    """The union of the listed commits' added, modified and removed paths, or why unknown."""
+    if commits is None or commits == []:
+        return {"changed_files": None, "changed_files_unknown": NO_COMMITS}
+    if not isinstance(commits, list):
+        return {"changed_files": None, "changed_files_unknown": COMMITS_UNREADABLE}
+    if len(commits) >= MAX_PAYLOAD_COMMITS:
+        return {"changed_files": None, "changed_files_unknown": COMMITS_CAPPED}
+    files: set[str] = set()
+    for commit in commits:
+        if not isinstance(commit, dict):
+            return {"changed_files": None, "changed_files_unknown": COMMITS_UNREADABLE}
+        for paths in (commit.get(key, []) for key in FILE_LISTS):
+            if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+                return {"changed_files": None, "changed_files_unknown": COMMITS_UNREADABLE}
+            if len(paths) >= MAX_PAYLOAD_FILES:
+                return {"changed_files": None, "changed_files_unknown": FILES_CAPPED}
+            files.update(paths)
+    return {"changed_files": tuple(sorted(files)), "changed_files_unknown": ""}
 
 
 def _read_pull_request(payload: dict[str, Any]) -> dict[str, Any]:

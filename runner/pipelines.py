@@ -7,12 +7,22 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from runner.github import Event
+from runner.github import (
+    COMMITS_CAPPED,
+    COMMITS_UNREADABLE,
+    FILES_CAPPED,
+    NO_COMMITS,
+    Event,
+)
 from runner.globs import Glob, matches_any
 
 DEFAULT_PULL_REQUEST_TYPES = frozenset({"opened", "synchronize", "reopened"})
 # A step's text is the last argument; -e and pipefail make any failing command fail it.
 DEFAULT_SHELL = ("bash", "-e", "-o", "pipefail", "-c")
+# When a notification is sent: every finished run; every run that does not succeed; or a
+# run that does not succeed and the first success after one (a recovery).
+NOTIFY_ON = ("always", "failure", "changes")
+DEFAULT_NOTIFY_ON = "always"
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,9 @@ class PushTrigger:
     tags: tuple[Glob, ...] | None = None
     tags_ignore: tuple[Glob, ...] = ()
     deletions: bool = False
+    # Matched against the files the push's commits change; never both (as on GitHub).
+    paths: tuple[Glob, ...] | None = None
+    paths_ignore: tuple[Glob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,16 @@ class PullRequestTrigger:
 class Concurrency:
     group: str
     cancel_in_progress: bool = False
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Where to POST about a finished run, when, and the variable holding the secret that
+    signs it (X-Hub-Signature-256); empty for unsigned."""
+
+    url: str
+    on: str = DEFAULT_NOTIFY_ON
+    secret_env: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,10 @@ class Pipeline:
     forks: bool = False
     # Pipelines of the same repository that must succeed for the same sha first.
     needs: tuple[str, ...] = ()
+    # Post a commit status for each run, with the token in the repository's token_env.
+    report_status: bool = False
+    token_env: str = ""
+    notify: tuple[Notify, ...] = ()
 
     def snapshot(self, from_fork: bool) -> dict[str, Any]:
         """What a run needs of this pipeline, as it is now, in JSON-ready form."""
@@ -90,6 +117,9 @@ class Pipeline:
             "secrets": [] if from_fork else list(self.secrets),
             "runs_on": self.runs_on,
             "needs": list(self.needs),
+            "report_status": self.report_status,
+            "token_env": self.token_env,
+            "notify": [{"url": n.url, "on": n.on, "secret_env": n.secret_env} for n in self.notify],
             "concurrency": (
                 {
                     "group": self.concurrency.group,
@@ -107,6 +137,9 @@ class RepositoryEntry:
     pipelines: tuple[Pipeline, ...]
     secret_env: str = ""
     secret: str = field(default="", repr=False)
+    # The variable holding the GitHub token for commit statuses; the pipelines' default.
+    token_env: str = ""
+    report_status: bool = False
 
     def covers(self, repository: str) -> bool:
         # GitHub treats owner and repository names case-insensitively.
@@ -130,8 +163,16 @@ class Verdict:
     reason: str
 
     def __str__(self) -> str:
-        outcome = "starts" if self.starts else f"does not start: {self.reason}"
+        if not self.starts:
+            outcome = f"does not start: {self.reason}"
+        elif self.reason == TRIGGERS_MATCH:
+            outcome = "starts"
+        else:
+            outcome = f"starts ({self.reason})"
         return f"{self.pipeline.name}: {outcome}"
+
+
+TRIGGERS_MATCH = "triggers match"
 
 
 def match(config: Config, event: Event) -> list[Verdict]:
@@ -149,13 +190,15 @@ def is_from_fork(event: Event) -> bool:
 
 
 def _verdict(pipeline: Pipeline, event: Event) -> Verdict:
+    note = None
     if event.name == "push":
         refusal = _push_refusal(pipeline.push, event)
+        note = None if refusal else _unchecked_paths(pipeline.push, event)
     elif event.name == "pull_request":
         refusal = _pull_request_refusal(pipeline, event)
     else:
         refusal = f"pipelines do not run on {event.name} events"
-    return Verdict(pipeline, refusal is None, refusal or "triggers match")
+    return Verdict(pipeline, refusal is None, refusal or note or TRIGGERS_MATCH)
 
 
 def _push_refusal(trigger: PushTrigger | None, event: Event) -> str | None:
@@ -170,7 +213,8 @@ def _push_refusal(trigger: PushTrigger | None, event: Event) -> str | None:
         if filters_tags and not filters_branches:
             # GitHub's rule: a trigger that filters only tags never runs on branches.
             return f"branch {name}: the push trigger lists only tags"
-        return _filter_refusal("branch", name, trigger.branches, trigger.branches_ignore)
+        refusal = _filter_refusal("branch", name, trigger.branches, trigger.branches_ignore)
+        return refusal or _paths_refusal(trigger, event)
     if event.ref.startswith("refs/tags/"):
         name = event.ref.removeprefix("refs/tags/")
         if filters_branches and not filters_tags:
@@ -204,3 +248,52 @@ def _filter_refusal(
     if ignore and matches_any(ignore, name):
         return f"{what} {name} matches {key}_ignore"
     return None
+
+
+UNKNOWN_FILES_NOTES = {
+    NO_COMMITS: "paths: the push lists no commits, so it runs",
+    COMMITS_CAPPED: "paths: the push may hold more commits than the payload lists, so it runs",
+    FILES_CAPPED: "paths: a commit may change more files than the payload lists, so it runs",
+    COMMITS_UNREADABLE: "paths: the payload's commit list cannot be read, so it runs",
+}
+UNKNOWN_FILES_NOTE = "paths: the changed files are unknown, so it runs"
+
+
+def _unchecked_paths(trigger: PushTrigger | None, event: Event) -> str | None:
+    """Why the trigger's path filters are not checked for this push, which then runs."""
+    if trigger is None or (trigger.paths is None and not trigger.paths_ignore):
+        return None
+    if event.ref.startswith("refs/tags/"):
+        return "paths: not checked for a tag push (as on GitHub), so it runs"
+    if event.deleted:
+        return "paths: not checked for a deletion, so it runs"
+    if event.changed_files is None:
+        return UNKNOWN_FILES_NOTES.get(event.changed_files_unknown, UNKNOWN_FILES_NOTE)
+    return None
+
+
+def _paths_refusal(trigger: PushTrigger, event: Event) -> str | None:
+    if trigger.paths is None and not trigger.paths_ignore:
+        return None
+    files = event.changed_files
+    if files is None or _unchecked_paths(trigger, event):
+        return None  # it runs, and the verdict's note says why
+    if not files:
+        return "paths: the push's commits change no files"
+    if trigger.paths is not None:
+        if any(matches_any(trigger.paths, name) for name in files):
+            return None
+        patterns = _patterns(trigger.paths)
+        if len(files) == 1:
+            return f"paths: the one changed file, {files[0]}, does not match paths ({patterns})"
+        return f"paths: none of the {len(files)} changed files matches paths ({patterns})"
+    if not all(matches_any(trigger.paths_ignore, name) for name in files):
+        return None
+    patterns = _patterns(trigger.paths_ignore)
+    if len(files) == 1:
+        return f"paths: the one changed file, {files[0]}, matches paths_ignore ({patterns})"
+    return f"paths: all {len(files)} changed files match paths_ignore ({patterns})"
+
+
+def _patterns(globs: tuple[Glob, ...]) -> str:
+    return ", ".join(glob.pattern for glob in globs)

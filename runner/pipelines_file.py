@@ -4,17 +4,22 @@ file and line (through runner.yaml_nodes)."""
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
-from yaml.nodes import Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from runner.globs import BadGlob, Glob, compile_glob
 from runner.pipelines import (
+    DEFAULT_NOTIFY_ON,
     DEFAULT_PULL_REQUEST_TYPES,
     DEFAULT_SHELL,
+    NOTIFY_ON,
     Concurrency,
     Config,
+    Notify,
     Pipeline,
     PullRequestTrigger,
     PushTrigger,
@@ -36,19 +41,36 @@ REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+"
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_TIMEOUT = 3600
 
-REPOSITORY_KEYS = {"pipelines": True, "secret_env": False, "clone_url": False}
+REPOSITORY_KEYS = {
+    "pipelines": True, "secret_env": False, "clone_url": False, "token_env": False,
+    "report_status": False,
+}  # fmt: skip
 PIPELINE_KEYS = {
     "on": True, "steps": True, "env": False, "timeout": False, "workdir": False,
     "checkout": False, "keep_workspace": False, "shell": False, "secrets": False,
     "runs_on": False, "concurrency": False, "forks": False, "needs": False,
+    "report_status": False, "notify": False,
 }  # fmt: skip
 STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False, "shell": False}
 PUSH_KEYS = {
     "branches": False, "branches_ignore": False, "tags": False, "tags_ignore": False,
-    "deletions": False,
+    "deletions": False, "paths": False, "paths_ignore": False,
 }  # fmt: skip
 PULL_REQUEST_KEYS = {"types": False, "branches": False, "branches_ignore": False}
+# GitHub filters pull requests by path too, but their payload lists no files.
+PATH_KEYS = ("paths", "paths_ignore")
 CONCURRENCY_KEYS = {"group": True, "cancel_in_progress": False}
+NOTIFY_KEYS = {"url": True, "on": False, "secret_env": False}
+REPORT_STATUS_PROBLEM = "report_status needs token_env: the variable holding a GitHub token"
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What a repository entry gives each of its pipelines."""
+
+    clone_url: str = ""
+    report_status: bool = False
+    token_env: str = ""
 
 
 class PipelinesError(Exception):
@@ -116,17 +138,49 @@ class _Reader(NodeReader):
         if "secret_env" in fields:
             secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
             secret = self.environ.get(secret_env, "")
-        clone_url = self.string(fields.get("clone_url"), f"{where}.clone_url", "")
+        token_env = ""
+        if "token_env" in fields:
+            token_env = self.env_reference(fields["token_env"], f"{where}.token_env")
+        shared = _Shared(
+            clone_url=self.string(fields.get("clone_url"), f"{where}.clone_url", ""),
+            report_status=self.boolean(
+                fields.get("report_status"), f"{where}.report_status", False
+            ),
+            token_env=token_env,
+        )
         pipelines = []
         named = self.mapping(fields.get("pipelines"), f"{where}.pipelines", None) or {}
         for name, pipeline_node in named.items():
-            pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}", clone_url)
+            pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}", shared)
             if pipeline is not None:
                 pipelines.append(pipeline)
         if "pipelines" in fields and not named:
             self.problem(fields["pipelines"], f"{where}.pipelines", "lists no pipeline")
         self.check_needs(pipelines, named, f"{where}.pipelines")
-        return RepositoryEntry(pattern, tuple(pipelines), secret_env, secret)
+        if not token_env:
+            self.check_token_env(pipelines, named, fields.get("report_status"), where)
+        return RepositoryEntry(
+            pattern,
+            tuple(pipelines),
+            secret_env,
+            secret,
+            token_env=token_env,
+            report_status=shared.report_status,
+        )
+
+    def check_token_env(
+        self, pipelines: list[Pipeline], nodes: dict[str, Node], default: Node | None, where: str
+    ) -> None:
+        """Without token_env no pipeline may report statuses; the problem points at the
+        report_status: true that asks for it."""
+        for pipeline in pipelines:
+            if pipeline.report_status:
+                own = _value_node(nodes[pipeline.name], "report_status")
+                # A pipeline with no report_status of its own has the repository's.
+                self.problem(
+                    default if own is nodes[pipeline.name] else own, where, REPORT_STATUS_PROBLEM
+                )
+                return
 
     def check_needs(self, pipelines: list[Pipeline], nodes: dict[str, Node], where: str) -> None:
         """Each name in `needs` is another pipeline of the entry, and no pipeline ends up
@@ -151,7 +205,7 @@ class _Reader(NodeReader):
                 message = f"is never used: {other.pattern} above already covers it; move it up"
                 self.problem(node, f"repositories.{entry.pattern}", message)
 
-    def pipeline(self, name: str, node: Node, where: str, clone_url: str) -> Pipeline | None:
+    def pipeline(self, name: str, node: Node, where: str, shared: _Shared) -> Pipeline | None:
         fields = self.mapping(node, where, PIPELINE_KEYS)
         if fields is None:
             return None
@@ -180,7 +234,7 @@ class _Reader(NodeReader):
             timeout=timeout,
             workdir=workdir,
             checkout=checkout,
-            clone_url=clone_url,
+            clone_url=shared.clone_url,
             keep_workspace=keep_workspace,
             secrets=self.secrets(fields.get("secrets"), f"{where}.secrets"),
             runs_on=self.queue(fields.get("runs_on"), f"{where}.runs_on"),
@@ -189,6 +243,11 @@ class _Reader(NodeReader):
             needs=tuple(self.strings(fields["needs"], f"{where}.needs"))
             if "needs" in fields
             else (),
+            report_status=self.boolean(
+                fields.get("report_status"), f"{where}.report_status", shared.report_status
+            ),
+            token_env=shared.token_env,
+            notify=self.notify(fields.get("notify"), f"{where}.notify"),
         )
 
     def triggers(
@@ -210,6 +269,9 @@ class _Reader(NodeReader):
         if is_null(node):
             return PushTrigger()
         fields = self.mapping(node, where, PUSH_KEYS) or {}
+        if "paths" in fields and "paths_ignore" in fields:
+            message = "has both paths and paths_ignore; use one (a '!' pattern in paths excludes)"
+            self.problem(node, where, message)
         return PushTrigger(
             branches=self.globs(fields.get("branches"), f"{where}.branches"),
             branches_ignore=self.globs(fields.get("branches_ignore"), f"{where}.branches_ignore")
@@ -217,12 +279,15 @@ class _Reader(NodeReader):
             tags=self.globs(fields.get("tags"), f"{where}.tags"),
             tags_ignore=self.globs(fields.get("tags_ignore"), f"{where}.tags_ignore") or (),
             deletions=self.boolean(fields.get("deletions"), f"{where}.deletions", False),
+            paths=self.globs(fields.get("paths"), f"{where}.paths"),
+            paths_ignore=self.globs(fields.get("paths_ignore"), f"{where}.paths_ignore") or (),
         )
 
     def pull_request(self, node: Node, where: str) -> PullRequestTrigger:
         if is_null(node):
             return PullRequestTrigger()
-        fields = self.mapping(node, where, PULL_REQUEST_KEYS) or {}
+        fields = self.mapping(self.without_path_filters(node, where), where, PULL_REQUEST_KEYS)
+        fields = fields or {}
         types = DEFAULT_PULL_REQUEST_TYPES
         if "types" in fields:
             listed = self.strings(fields["types"], f"{where}.types")
@@ -235,6 +300,71 @@ class _Reader(NodeReader):
             branches_ignore=self.globs(fields.get("branches_ignore"), f"{where}.branches_ignore")
             or (),
         )
+
+    def without_path_filters(self, node: Node, where: str) -> Node:
+        """The pull_request mapping without paths and paths_ignore, each reported with why."""
+        if not isinstance(node, MappingNode):
+            return node
+        kept = []
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode) and key_node.value in PATH_KEYS:
+                message = (
+                    f"cannot filter by {key_node.value}: a pull_request delivery does not list "
+                    "the changed files (filter the push instead)"
+                )
+                self.problem(key_node, where, message)
+            else:
+                kept.append((key_node, value_node))
+        if len(kept) == len(node.value):
+            return node
+        return MappingNode(node.tag, kept, node.start_mark, node.end_mark, node.flow_style)
+
+    def notify(self, node: Node | None, where: str) -> tuple[Notify, ...]:
+        """A list of {url, on, secret_env}; a plain URL stands for {url: URL}, and one
+        entry alone counts as a list of one."""
+        if node is None:
+            return ()
+        if isinstance(node, SequenceNode):
+            if not node.value:
+                self.problem(node, where, "is an empty list")
+            items = [(item, f"{where}[{index}]") for index, item in enumerate(node.value)]
+        else:
+            items = [(node, where)]
+        targets: list[Notify] = []
+        for item, place in items:
+            target = self.notify_target(item, place)
+            if target is None:
+                continue
+            if any(other.url == target.url for other in targets):
+                self.problem(item, place, f"duplicate url {target.url!r}")
+                continue
+            targets.append(target)
+        return tuple(targets)
+
+    def notify_target(self, node: Node, where: str) -> Notify | None:
+        if isinstance(node, ScalarNode):
+            url = self.url(node, where)
+            return Notify(url) if url else None
+        fields = self.mapping(node, where, NOTIFY_KEYS)
+        if fields is None or "url" not in fields:
+            return None
+        url = self.url(fields["url"], f"{where}.url")
+        on = self.string(fields.get("on"), f"{where}.on", DEFAULT_NOTIFY_ON)
+        if on not in NOTIFY_ON:
+            choices = ", ".join(NOTIFY_ON)
+            self.problem(fields["on"], f"{where}.on", f"{on!r} is not one of {choices}")
+        secret_env = ""
+        if "secret_env" in fields:
+            secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
+        return Notify(url, on, secret_env) if url else None
+
+    def url(self, node: Node, where: str) -> str | None:
+        """An http:// or https:// URL, or None once the problem is reported."""
+        url = self.scalar(node, where, str, "a string")
+        if url is not None and not _is_http_url(url):
+            self.problem(node, where, f"{url!r} is not an http:// or https:// URL")
+            return None
+        return url
 
     def steps(
         self, node: Node | None, where: str, pipeline_timeout: int, shell: tuple[str, ...]
@@ -366,6 +496,17 @@ def _needs_itself(name: str, needs: dict[str, tuple[str, ...]]) -> bool:
             seen.add(current)
             todo.extend(needs.get(current, ()))
     return False
+
+
+def _is_http_url(url: str) -> bool:
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def _value_node(mapping: Node, key: str) -> Node:

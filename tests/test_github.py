@@ -3,6 +3,10 @@ import json
 import pytest
 
 from runner.github import (
+    COMMITS_CAPPED,
+    COMMITS_UNREADABLE,
+    FILES_CAPPED,
+    NO_COMMITS,
     BadDelivery,
     decode_payload,
     parse_event,
@@ -141,6 +145,72 @@ def test_pull_request_reads_action_number_and_head(name, action, number, head_re
     )
     assert event.base_ref == "main"
     assert event.ref == f"refs/pull/{number}/merge"
+
+
+def test_push_lists_every_file_its_commits_add_modify_or_remove_once():
+    payload = json.loads((FIXTURES / "push__branch.json").read_bytes())
+    payload["commits"][1]["removed"] = ["webapp/old.py"]
+    payload["commits"][1]["modified"].append("webapp/auth.py")
+    event = parse_event(github_headers("push"), json.dumps(payload).encode())
+    assert event.changed_files == (
+        "tests/test_session.py",
+        "webapp/auth.py",
+        "webapp/old.py",
+        "webapp/ratelimit.py",
+    )
+    assert event.changed_files_unknown == ""
+
+
+def commit(added=(), modified=(), removed=()):
+    return {
+        "id": "a" * 40,
+        "added": list(added),
+        "modified": list(modified),
+        "removed": list(removed),
+    }
+
+
+@pytest.mark.parametrize(
+    ("commits", "files", "unknown"),
+    [
+        ([], None, NO_COMMITS),
+        (None, None, NO_COMMITS),
+        ([commit(), commit()], (), ""),
+        ([commit(added=["a"])] * 2047, ("a",), ""),
+        ([commit(added=["a"])] * 2048, None, COMMITS_CAPPED),
+        (
+            [commit(modified=[f"f{n}" for n in range(2999)])],
+            tuple(sorted(f"f{n}" for n in range(2999))),
+            "",
+        ),
+        ([commit(modified=[f"f{n}" for n in range(3000)])], None, FILES_CAPPED),
+        ([commit(), commit(removed=[f"f{n}" for n in range(3000)])], None, FILES_CAPPED),
+        ("not a list", None, COMMITS_UNREADABLE),
+        (["not a commit"], None, COMMITS_UNREADABLE),
+        ([{"added": "a.py"}], None, COMMITS_UNREADABLE),
+        ([{"added": [7]}], None, COMMITS_UNREADABLE),
+        ([{"id": "b" * 40}], (), ""),
+    ],
+)
+def test_push_says_why_its_changed_files_are_unknown(commits, files, unknown):
+    payload = json.loads((FIXTURES / "push__branch.json").read_bytes())
+    if commits is None:
+        del payload["commits"]
+    else:
+        payload["commits"] = commits
+    event = parse_event(github_headers("push"), json.dumps(payload).encode())
+    assert (event.changed_files, event.changed_files_unknown) == (files, unknown)
+
+
+@pytest.mark.parametrize("name", ["push__tag", "push__new_branch", "push__branch_deleted"])
+def test_pushes_that_list_no_commits_have_unknown_files(name):
+    event = parse_fixture(name)
+    assert (event.changed_files, event.changed_files_unknown) == (None, NO_COMMITS)
+
+
+def test_pull_requests_carry_no_changed_files():
+    event = parse_fixture("pull_request__synchronize")
+    assert (event.changed_files, event.changed_files_unknown) == (None, "")
 
 
 def test_pull_request_from_deleted_fork_has_no_head_repository():

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from runner.github import parse_event
+from runner.github import COMMITS_CAPPED, FILES_CAPPED, NO_COMMITS, parse_event
 from runner.pipelines import is_from_fork, match
 from runner.pipelines_file import parse_pipelines
 from tests.conftest import FIXTURES
@@ -109,6 +109,146 @@ def test_branch_deletion_starts_nothing_by_default():
 
 def test_branch_deletion_starts_a_pipeline_that_asks_for_it():
     assert verdict("{push: {deletions: true}}", event_of("push__branch_deleted")).starts
+
+
+def push_changing(*files, ref="refs/heads/main"):
+    return push_to(ref, changed_files=files, changed_files_unknown="")
+
+
+def push_with_unknown_files(why, ref="refs/heads/main"):
+    return push_to(ref, changed_files=None, changed_files_unknown=why)
+
+
+SRC = "{push: {paths: 'src/**'}}"
+SRC_NOT_MD = "{push: {paths: ['src/**', '!src/**/*.md']}}"
+NOT_DOCS = "{push: {paths_ignore: ['docs/**', '*.md']}}"
+NOT_MD = "{push: {paths_ignore: ['**.md', '!CHANGELOG.md']}}"
+
+
+@pytest.mark.parametrize(
+    ("on", "event", "starts", "reason"),
+    [
+        (SRC, push_changing("src/app.py", "README.md"), True, "triggers match"),
+        (
+            SRC,
+            push_changing("README.md", "docs/a.md", "setup.cfg"),
+            False,
+            "paths: none of the 3 changed files matches paths (src/**)",
+        ),
+        (
+            SRC,
+            push_changing("README.md"),
+            False,
+            "paths: the one changed file, README.md, does not match paths (src/**)",
+        ),
+        ("{push: {paths: '*.py'}}", push_changing("src/app.py"), False, None),
+        ("{push: {paths: '**.py'}}", push_changing("src/app.py"), True, "triggers match"),
+        (SRC_NOT_MD, push_changing("src/app.py", "src/notes.md"), True, "triggers match"),
+        (
+            SRC_NOT_MD,
+            push_changing("src/docs/notes.md"),
+            False,
+            "paths: the one changed file, src/docs/notes.md, does not match paths "
+            "(src/**, !src/**/*.md)",
+        ),
+        (NOT_DOCS, push_changing("docs/a.md", "src/app.py"), True, "triggers match"),
+        (
+            NOT_DOCS,
+            push_changing("docs/a.md", "README.md"),
+            False,
+            "paths: all 2 changed files match paths_ignore (docs/**, *.md)",
+        ),
+        (
+            NOT_DOCS,
+            push_changing("README.md"),
+            False,
+            "paths: the one changed file, README.md, matches paths_ignore (docs/**, *.md)",
+        ),
+        (NOT_MD, push_changing("docs/a.md", "CHANGELOG.md"), True, "triggers match"),
+        (NOT_MD, push_changing("docs/a.md"), False, None),
+        (SRC, push_changing(), False, "paths: the push's commits change no files"),
+        (NOT_DOCS, push_changing(), False, "paths: the push's commits change no files"),
+        (
+            SRC,
+            push_with_unknown_files(NO_COMMITS),
+            True,
+            "paths: the push lists no commits, so it runs",
+        ),
+        (
+            NOT_DOCS,
+            push_with_unknown_files(COMMITS_CAPPED),
+            True,
+            "paths: the push may hold more commits than the payload lists, so it runs",
+        ),
+        (
+            SRC,
+            push_with_unknown_files(FILES_CAPPED),
+            True,
+            "paths: a commit may change more files than the payload lists, so it runs",
+        ),
+        (
+            SRC,
+            push_changing("README.md", ref="refs/tags/v1"),
+            True,
+            "paths: not checked for a tag push (as on GitHub), so it runs",
+        ),
+        (
+            "{push: {tags: 'v*', paths: 'src/**'}}",
+            push_changing("README.md", ref="refs/tags/v1"),
+            True,
+            "paths: not checked for a tag push (as on GitHub), so it runs",
+        ),
+        (
+            "{push: {branches: main, paths: 'src/**'}}",
+            push_changing("src/app.py", ref="refs/heads/dev"),
+            False,
+            "branch dev matches none of branches (main)",
+        ),
+        (
+            "{push: {branches: main, paths: 'src/**'}}",
+            push_changing("README.md", ref="refs/tags/v1"),
+            False,
+            "tag v1: the push trigger lists only branches",
+        ),
+        ("{push: {branches: main}}", push_changing(), True, "triggers match"),
+        (
+            "{push: {paths: 'src/**', deletions: true}}",
+            event_of("push__branch_deleted"),
+            True,
+            "paths: not checked for a deletion, so it runs",
+        ),
+        (
+            SRC,
+            event_of("push__branch"),
+            False,
+            "paths: none of the 3 changed files matches paths (src/**)",
+        ),
+        ("{push: {paths: 'webapp/**'}}", event_of("push__branch"), True, "triggers match"),
+        (
+            SRC,
+            event_of("push__new_branch"),
+            True,
+            "paths: the push lists no commits, so it runs",
+        ),
+        (
+            SRC,
+            event_of("push__tag"),
+            True,
+            "paths: not checked for a tag push (as on GitHub), so it runs",
+        ),
+    ],
+)
+def test_push_path_filters(on, event, starts, reason):
+    result = verdict(on, event)
+    assert result.starts is starts
+    if reason is not None:
+        assert result.reason == reason
+
+
+def test_a_push_that_runs_without_its_paths_checked_says_so():
+    result = verdict(SRC, push_with_unknown_files(NO_COMMITS))
+    assert str(result) == "ci: starts (paths: the push lists no commits, so it runs)"
+    assert str(verdict(SRC, push_changing("src/app.py"))) == "ci: starts"
 
 
 @pytest.mark.parametrize(
@@ -227,5 +367,41 @@ def test_snapshot_holds_what_the_worker_needs():
         "secrets": [],
         "runs_on": "deploy",
         "needs": [],
+        "report_status": False,
+        "token_env": "",
+        "notify": [],
         "concurrency": {"group": "prod", "cancel_in_progress": False},
     }
+
+
+def test_snapshot_holds_statuses_and_notifications_with_the_repository_defaults():
+    config = parse_pipelines(
+        textwrap.dedent("""\
+            repositories:
+              acme/webapp:
+                token_env: TOKEN
+                report_status: true
+                pipelines:
+                  ci:
+                    on: {push: null}
+                    steps: [{name: s, run: echo}]
+                    notify:
+                      - https://chat.example/hook
+                      - {url: "http://127.0.0.1:9000/ci", on: changes, secret_env: TOKEN}
+                  quiet:
+                    on: {push: null}
+                    steps: [{name: s, run: echo}]
+                    report_status: false
+            """),
+        "pipelines.yaml",
+        {"TOKEN": "x"},
+    )
+    ci, quiet = (
+        v.pipeline.snapshot(from_fork=True) for v in match(config, push_to("refs/heads/main"))
+    )
+    assert (ci["report_status"], ci["token_env"]) == (True, "TOKEN")
+    assert ci["notify"] == [
+        {"url": "https://chat.example/hook", "on": "always", "secret_env": ""},
+        {"url": "http://127.0.0.1:9000/ci", "on": "changes", "secret_env": "TOKEN"},
+    ]
+    assert (quiet["report_status"], quiet["token_env"], quiet["notify"]) == (False, "TOKEN", [])

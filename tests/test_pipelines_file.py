@@ -227,6 +227,142 @@ def test_bad_durations_are_named(duration):
         ("  acme/webapp:\n", "  acme:\n", 2, "repositories.acme", "is not owner/name"),
         ("        on:\n          push:\n", "        on: {}\n", 5, "T.on", "names no event"),
         ("        on:\n          push:\n", "", 4, "T", "needs 'on'"),
+        (
+            "          push:\n",
+            "          push: {paths: 'src/**', paths_ignore: docs}\n",
+            6,
+            "T.on.push",
+            "has both paths and paths_ignore; use one (a '!' pattern in paths excludes)",
+        ),
+        (
+            "          push:\n",
+            "          push:\n            paths: ['src/[x']\n",
+            7,
+            "T.on.push.paths",
+            "bad pattern 'src/[x'",
+        ),
+        (
+            "          push:\n",
+            "          push:\n            paths_ignore: {docs: true}\n",
+            7,
+            "T.on.push.paths_ignore",
+            "must be a string or a list of strings, not a mapping",
+        ),
+        (
+            "          push:\n",
+            "          pull_request:\n            types: [opened]\n            paths: ['src/**']\n",
+            8,
+            "T.on.pull_request",
+            "cannot filter by paths: a pull_request delivery does not list the changed files",
+        ),
+        (
+            "          push:\n",
+            "          pull_request: {paths_ignore: docs}\n",
+            6,
+            "T.on.pull_request",
+            "cannot filter by paths_ignore: a pull_request delivery does not list",
+        ),
+        (
+            "        on:\n",
+            "        report_status: maybe\n        on:\n",
+            5,
+            "T.report_status",
+            "must be true or false, not a string",
+        ),
+        (
+            "        on:\n",
+            "        report_status: true\n        on:\n",
+            5,
+            "R",
+            "report_status needs token_env: the variable holding a GitHub token",
+        ),
+        (
+            "    pipelines:\n",
+            "    report_status: true\n    pipelines:\n",
+            3,
+            "R",
+            "report_status needs token_env: the variable holding a GitHub token",
+        ),
+        (
+            "    pipelines:\n",
+            "    report_status: true\n    token_env: ''\n    pipelines:\n",
+            3,
+            "R",
+            "report_status needs token_env: the variable holding a GitHub token",
+        ),
+        (
+            "    pipelines:\n",
+            "    token_env: MISSING_TOKEN\n    pipelines:\n",
+            3,
+            "R.token_env",
+            "names MISSING_TOKEN, which is not set in hookrunner's environment",
+        ),
+        (
+            "    pipelines:\n",
+            "    token_env: github-token\n    pipelines:\n",
+            3,
+            "R.token_env",
+            "'github-token' is not an environment variable name",
+        ),
+        (
+            "        on:\n",
+            "        notify: [ftp://chat.example/hook]\n        on:\n",
+            5,
+            "T.notify[0]",
+            "'ftp://chat.example/hook' is not an http:// or https:// URL",
+        ),
+        (
+            "        on:\n",
+            "        notify:\n          - {url: chat.example/hook}\n        on:\n",
+            6,
+            "T.notify[0].url",
+            "'chat.example/hook' is not an http:// or https:// URL",
+        ),
+        (
+            "        on:\n",
+            "        notify:\n          - url: https://chat.example/hook\n"
+            "            on: sometimes\n        on:\n",
+            7,
+            "T.notify[0].on",
+            "'sometimes' is not one of always, failure, changes",
+        ),
+        (
+            "        on:\n",
+            "        notify: [{on: failure}]\n        on:\n",
+            5,
+            "T.notify[0]",
+            "needs 'url'",
+        ),
+        (
+            "        on:\n",
+            "        notify: [{url: 'https://chat.example', method: PUT}]\n        on:\n",
+            5,
+            "T.notify[0]",
+            "unknown key 'method' (allowed: url, on, secret_env)",
+        ),
+        (
+            "        on:\n",
+            "        notify: [{url: 'https://chat.example', secret_env: NOPE}]\n        on:\n",
+            5,
+            "T.notify[0].secret_env",
+            "names NOPE, which is not set in hookrunner's environment",
+        ),
+        ("        on:\n", "        notify: []\n        on:\n", 5, "T.notify", "is an empty list"),
+        (
+            "        on:\n",
+            "        notify:\n          - https://chat.example\n"
+            "          - {url: 'https://chat.example', on: failure}\n        on:\n",
+            7,
+            "T.notify[1]",
+            "duplicate url 'https://chat.example'",
+        ),
+        (
+            "        on:\n",
+            "        notify: [42]\n        on:\n",
+            5,
+            "T.notify[0]",
+            "must be a string, not a number",
+        ),
     ],
 )
 def test_each_mistake_is_reported_with_file_line_and_place(old, new, line, where, message):
@@ -358,9 +494,22 @@ def test_yaml_anchors_and_merge_keys_can_share_settings():
 def test_full_example_in_the_readme_is_valid():
     readme = (BASE_DIR / "README.md").read_text()
     example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
-    environ = {"WEBAPP_HOOK_SECRET": "s", "DEPLOY_TOKEN": "t"}
+    environ = {
+        "WEBAPP_HOOK_SECRET": "s",
+        "DEPLOY_TOKEN": "t",
+        "GITHUB_TOKEN": "g",
+        "NOTIFY_SECRET": "n",
+    }
     config = parse_pipelines(example, "README.md", environ)
-    assert [p.name for p in config.repositories[0].pipelines] == ["test", "deploy"]
+    test, deploy = config.repositories[0].pipelines
+    assert [p.name for p in (test, deploy)] == ["test", "deploy"]
+    assert (test.report_status, deploy.report_status, deploy.token_env) == (
+        True,
+        False,
+        "GITHUB_TOKEN",
+    )
+    assert [n.on for n in deploy.notify] == ["always", "failure"]
+    assert test.push.paths_ignore and deploy.push.paths
 
 
 NEEDS = """\
@@ -398,3 +547,121 @@ def test_needs_that_go_round_in_a_circle_are_refused():
         f"pipelines.yaml:6: repositories.acme/webapp.pipelines.test.{circle}",
         f"pipelines.yaml:10: repositories.acme/webapp.pipelines.deploy.{circle}",
     ]
+
+
+def with_lines(text: str, after: str, lines: str) -> str:
+    assert after in text
+    return text.replace(after, after + textwrap.indent(textwrap.dedent(lines), " " * 8), 1)
+
+
+def test_push_path_filters_are_read_into_globs():
+    text = MINIMAL.replace(
+        "          push:\n", "          push:\n            paths: ['src/**', '!src/**/*.md']\n"
+    )
+    push = parse(text).repositories[0].pipelines[0].push
+    assert [(glob.pattern, glob.negated) for glob in push.paths] == [
+        ("src/**", False),
+        ("!src/**/*.md", True),
+    ]
+    assert push.paths_ignore == ()
+    ignoring = MINIMAL.replace("          push:\n", "          push: {paths_ignore: docs/**}\n")
+    push = parse(ignoring).repositories[0].pipelines[0].push
+    assert (push.paths, [glob.pattern for glob in push.paths_ignore]) == (None, ["docs/**"])
+
+
+def test_statuses_and_notifications_are_off_by_default():
+    entry = parse(MINIMAL).repositories[0]
+    pipeline = entry.pipelines[0]
+    assert (entry.token_env, entry.report_status) == ("", False)
+    assert (pipeline.report_status, pipeline.token_env, pipeline.notify) == (False, "", ())
+
+
+STATUSES = """\
+repositories:
+  acme/webapp:
+    token_env: DEPLOY_TOKEN
+    report_status: true
+    pipelines:
+      test:
+        on: {push: null}
+        steps: [{name: t, run: 'true'}]
+      deploy:
+        on: {push: null}
+        report_status: false
+        steps: [{name: d, run: 'true'}]
+"""
+
+
+def test_repository_report_status_is_each_pipelines_default_and_token_env_reaches_them():
+    entry = parse(STATUSES).repositories[0]
+    assert (entry.token_env, entry.report_status) == ("DEPLOY_TOKEN", True)
+    assert [(p.name, p.report_status, p.token_env) for p in entry.pipelines] == [
+        ("test", True, "DEPLOY_TOKEN"),
+        ("deploy", False, "DEPLOY_TOKEN"),
+    ]
+
+
+def test_token_env_is_needed_only_when_a_pipeline_ends_up_reporting():
+    none_reporting = STATUSES.replace("    token_env: DEPLOY_TOKEN\n", "").replace(
+        "        on: {push: null}\n        steps: [{name: t",
+        "        on: {push: null}\n        report_status: false\n        steps: [{name: t",
+    )
+    assert not any(p.report_status for p in parse(none_reporting).repositories[0].pipelines)
+    token_only = MINIMAL.replace(
+        "    pipelines:\n", "    token_env: DEPLOY_TOKEN\n    pipelines:\n"
+    )
+    assert parse(token_only).repositories[0].pipelines[0].token_env == "DEPLOY_TOKEN"
+
+
+def test_missing_token_env_is_reported_once_where_report_status_is_inherited():
+    found = problems(STATUSES.replace("    token_env: DEPLOY_TOKEN\n", ""))
+    assert found == [
+        "pipelines.yaml:3: repositories.acme/webapp: "
+        "report_status needs token_env: the variable holding a GitHub token"
+    ]
+
+
+def test_notify_entries_are_read_with_their_defaults():
+    text = with_lines(
+        MINIMAL,
+        "      test:\n",
+        """\
+        notify:
+          - https://chat.example/hooks/ci
+          - url: http://127.0.0.1:9000/ci
+            on: changes
+            secret_env: WEBAPP_SECRET
+          - {url: "https://pager.example/", on: failure}
+        """,
+    )
+    notify = parse(text).repositories[0].pipelines[0].notify
+    assert [(n.url, n.on, n.secret_env) for n in notify] == [
+        ("https://chat.example/hooks/ci", "always", ""),
+        ("http://127.0.0.1:9000/ci", "changes", "WEBAPP_SECRET"),
+        ("https://pager.example/", "failure", ""),
+    ]
+
+
+def test_a_single_notify_entry_counts_as_a_list_of_one():
+    text = with_lines(MINIMAL, "      test:\n", "notify: {url: 'https://chat.example'}\n")
+    (only,) = parse(text).repositories[0].pipelines[0].notify
+    assert (only.url, only.on) == ("https://chat.example", "always")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://",
+        "https://exa mple.com/",
+        "https://example.com:port/",
+        "mailto:ops@example.com",
+        "",
+    ],
+)
+def test_notify_urls_that_cannot_be_posted_to_are_refused(url):
+    text = with_lines(MINIMAL, "      test:\n", f"notify: ['{url}']\n")
+    (problem,) = problems(text)
+    assert problem == (
+        "pipelines.yaml:5: repositories.acme/webapp.pipelines.test.notify[0]: "
+        f"{url!r} is not an http:// or https:// URL"
+    )
