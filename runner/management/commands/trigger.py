@@ -21,9 +21,9 @@ from runner.github import BadDelivery, Event, event_from_payload
 from runner.models import Delivery
 from runner.pipelines import Config, is_from_fork, match
 from runner.pipelines_file import PipelinesError, load_pipelines
+from runner.reconcile import LOCAL_HOOK_ID
 
 EVENTS = ("push", "pull_request")
-LOCAL_HOOK_ID = "local"
 LOCAL_PREFIX = "local-"
 NO_SHA = "0" * 40
 SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
