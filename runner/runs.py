@@ -5,7 +5,9 @@ from django.db import transaction
 from runner.github import Event
 from runner.models import Run, clipped
 from runner.needs import settle_waiting
+from runner.outgoing import queue_started
 from runner.pipelines import Pipeline, is_from_fork
+from runner.run_ended import run_ended
 from runner.tasks import queue_execution
 
 # What a re-run takes over from the run it repeats.
@@ -44,9 +46,13 @@ def start_runs(delivery_pk: int, event: Event, pipelines: list[Pipeline]) -> lis
         )
         for pipeline in pipelines
     )
+    queue_started(runs)
     if any(pipeline.needs for pipeline in pipelines):
-        # What they need may have succeeded already, or may not run for this commit.
-        settle_waiting(event.repository, event.sha)
+        # What they need may have succeeded already, or may not run for this commit: a
+        # run skipped at once ends here, and goes through run_ended like any other.
+        for skipped in settle_waiting(event.repository, event.sha):
+            skipped.refresh_from_db()
+            run_ended(skipped)
     return [run.pk for run in runs]
 
 
@@ -54,9 +60,11 @@ def rerun(run: Run, by: str = "") -> Run:
     """A new queued run of the same pipeline definition, commit and delivery; `by` is who
     asked for it. Asked for by a person, it does not wait for what its pipeline needs."""
     with transaction.atomic():
-        return Run.objects.create(
+        again = Run.objects.create(
             **{name: getattr(run, name) for name in REPEATED_FIELDS},
             task_id=queue_execution(run.queue),
             rerun_of=run,
             **clipped(Run, rerun_by=by),
         )
+        queue_started([again])
+        return again

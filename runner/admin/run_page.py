@@ -1,7 +1,8 @@
 """What a run's admin page shows, and what its script asks for while the run goes on.
 
 A bounded number of queries whatever the run holds: the run with its delivery, its
-steps, all its output in one ordered query, and the previous run of its pipeline.
+steps, all its output in one ordered query, the previous run of its pipeline, and the
+commit statuses and notifications sent about it.
 """
 
 import json
@@ -13,7 +14,7 @@ from django.utils.safestring import SafeString
 
 from runner.admin.display import duration_text, status_badge
 from runner.ansi import ansi_to_html
-from runner.models import LogChunk, Run, Step
+from runner.models import LogChunk, Outgoing, Run, Step
 
 # Chunks sent per poll; a step printing faster is caught up over the next polls.
 LIVE_CHUNKS = 64
@@ -25,6 +26,18 @@ class StepShown:
     output: SafeString
     status: SafeString
     took: str
+
+
+@dataclass(frozen=True)
+class OutgoingShown:
+    outgoing: Outgoing
+    what: str
+    state: SafeString
+    attempts: list[dict[str, Any]]
+
+
+# Outgoing states drawn with the run statuses' badges they resemble.
+OUTGOING_BADGES = {"pending": "pending", "sent": "succeeded", "gave_up": "failed"}
 
 
 def run_page_context(run: Run) -> dict[str, Any]:
@@ -50,7 +63,26 @@ def run_page_context(run: Run) -> dict[str, Any]:
         "definition": json.dumps(run.definition, indent=2),
         "previous": _previous(run),
         "last_chunk": last_chunk,
+        "outgoing": [_outgoing_shown(outgoing) for outgoing in run.outgoing.order_by("pk")],
     }
+
+
+def _outgoing_shown(outgoing: Outgoing) -> OutgoingShown:
+    body = outgoing.body if isinstance(outgoing.body, dict) else {}
+    if outgoing.kind == Outgoing.Kind.COMMIT_STATUS:
+        what = f"status {body.get('state')} {body.get('context')}: {body.get('description')}"
+    else:
+        what = f"notification {body.get('event', '')} {body.get('delivery', '')}"
+    attempts = [
+        {
+            "at": str(attempt.get("at", ""))[:19].replace("T", " "),
+            "status": attempt.get("status"),
+            "error": attempt.get("error", ""),
+        }
+        for attempt in outgoing.attempts
+    ]
+    badge = status_badge(OUTGOING_BADGES.get(outgoing.state, ""), outgoing.get_state_display())
+    return OutgoingShown(outgoing, what, badge, attempts)
 
 
 def live_update(run: Run, after: int) -> dict[str, Any]:
