@@ -38,6 +38,11 @@ def _translate(body: str) -> str:
     index = 0
     while index < len(body):
         char = body[index]
+        if body.startswith("**/", index) and (index == 0 or body[index - 1] == "/"):
+            # "**/x" also matches "x" itself, at the top (GitHub's filter cheat sheet).
+            parts.append("(?:.*/)?")
+            index += 3
+            continue
         if body.startswith("**", index):
             parts.append(".*")
             index += 2
