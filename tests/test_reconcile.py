@@ -3,7 +3,6 @@ import socket
 import subprocess
 import sys
 import uuid
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +10,6 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from runner.models import Delivery
-from runner.pipelines import RepositoryEntry
 from runner.reconcile import Attempt, decide, latest_hook_id
 from tests.fake_github import Answer, FakeGitHub
 
@@ -296,10 +294,6 @@ def test_without_a_stored_delivery_the_hook_id_must_be_given(github):
         call_command("reconcile", REPOSITORY, token_env="ACME_TOKEN")
 
 
-@pytest.mark.skipif(
-    "token_env" not in {field.name for field in fields(RepositoryEntry)},
-    reason="pipelines.yaml has no token_env yet",
-)
 def test_the_token_is_the_one_the_repository_token_env_names(github, capsys, tmp_path, settings):
     path = tmp_path / "pipelines.yaml"
     path.write_text(

@@ -155,6 +155,32 @@ def test_a_repository_no_entry_covers(capsys):
     assert output.endswith("covers acme/other\ndry run: nothing stored, nothing queued\n")
 
 
+def test_path_filters_are_tried_with_the_changed_files(capsys, pipelines):
+    pipelines("""
+        docs:
+          on:
+            push:
+              paths: ["docs/**"]
+          steps:
+            - {name: build, run: make docs}
+        test:
+          on:
+            push:
+              paths_ignore: ["docs/**"]
+          steps:
+            - {name: test, run: make test}
+    """)
+    output = trigger(capsys, "acme/webapp", "push", ref="main", changed=["docs/a.md"], dry_run=True)
+    assert "  docs: starts\n" in output
+    assert "  test: does not start: paths: the one changed file, docs/a.md, matches" in output
+    output = trigger(capsys, "acme/webapp", "push", ref="main", dry_run=True)
+    assert "  docs: starts (paths: the push lists no commits, so it runs)\n" in output
+    assert output.endswith(
+        "(path filters can be tried with --changed FILE ...)\n"
+        "dry run: nothing stored, nothing queued\n"
+    )
+
+
 def test_changed_files_are_listed_as_a_commit_of_the_push():
     payload = push_payload(
         "acme/webapp", "main", SHA, "0" * 40, "octocat", changed=["docs/a.md", "src/b.py"]

@@ -117,7 +117,7 @@ class Command(BaseCommand):
         except PipelinesError as error:
             raise CommandError(f"{path} is not valid (or pass --token-env):\n{error}") from None
         entry = config.entry_for(repository)
-        return getattr(entry, "token_env", "") if entry is not None else ""
+        return entry.token_env if entry is not None else ""
 
     def _recent_attempts(
         self, repository: str, hook_id: str, token: str, now: datetime

@@ -93,6 +93,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         config = self._config(options["pipelines"])
         self._show_verdicts(built, config)
+        if event == "push" and not options["changed"] and _filters_paths(config, repository):
+            self.stdout.write("(path filters can be tried with --changed FILE ...)")
         if dry_run:
             self.stdout.write("dry run: nothing stored, nothing queued")
             return
@@ -126,6 +128,15 @@ class Command(BaseCommand):
         )
         for verdict in match(config, event):
             self.stdout.write(f"  {verdict}")
+
+
+def _filters_paths(config: Config, repository: str) -> bool:
+    entry = config.entry_for(repository)
+    return entry is not None and any(
+        pipeline.push is not None
+        and (pipeline.push.paths is not None or bool(pipeline.push.paths_ignore))
+        for pipeline in entry.pipelines
+    )
 
 
 def _check_options(repository: str, event: str, options: dict[str, Any]) -> None:
