@@ -93,9 +93,9 @@ def queue_ended(run: Run) -> None:
     entries = run.definition.get("notify") or []
     if not entries:
         return
-    previous = _previous_status(run) if any(e.get("on") == "changes" for e in entries) else None
+    previous = _previous_status(run)
     for entry in entries:
-        if notifies(entry.get("on", "always"), run.status, previous):
+        if entry.get("url") and notifies(entry.get("on") or "always", run.status, previous):
             _create(run, Outgoing.Kind.NOTIFICATION, entry["url"], notification_body(run, previous))
 
 
