@@ -33,8 +33,11 @@ REJECTIONS_STORED_PER_MINUTE = env_int("REJECTIONS_STORED_PER_MINUTE", 60)
 # ...and at most this many are kept, the oldest deleted first.
 REJECTIONS_KEPT = env_int("REJECTIONS_KEPT", 10000)
 
-# `manage.py purge` (the systemd timer runs it daily) deletes history older than this.
-HISTORY_DAYS = env_int("HISTORY_DAYS", 90)
+# `manage.py purge` (the systemd timer runs it daily), in days: deliveries without a kept
+# run, refused requests, finished tasks and silent workers go after DELIVERY_RETENTION;
+# finished runs with their output (and then their deliveries) after RUN_RETENTION.
+DELIVERY_RETENTION = env_int("DELIVERY_RETENTION", 7)
+RUN_RETENTION = env_int("RUN_RETENTION", 90)
 
 # Running pipelines.
 WORKSPACES_DIR = Path(env_str("WORKSPACES_DIR", str(DATA_DIR / "workspaces")))
