@@ -14,13 +14,15 @@ PYTHON ?= $(firstword $(foreach p,$(PY_CANDIDATES),$(shell $(p) -c 'import sys; 
 # is missing (a file check otherwise). Elsewhere name one: make test CHROMIUM=/path/to/it
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet \
-	--no-install-recommends chromium
-# tests/test_deploy.py checks the units with systemd-analyze verify: from Debian's systemd
-# package, installed here when it is missing (none of it needs to run).
+# Install Debian package $(1), updating the package index first if that fails.
+apt_install = DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet \
+	--no-install-recommends $(1) || { $(SUDO) apt-get update --quiet && \
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet --no-install-recommends $(1); }
+# tests/test_deploy.py checks the units with systemd-analyze verify and the nginx example
+# with nginx -t: Debian's systemd and nginx packages, installed here when missing (neither
+# needs to run).
 SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
-APT_INSTALL_SYSTEMD := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet \
-	--no-install-recommends systemd
+NGINX := /usr/sbin/nginx
 
 .PHONY: run test browser lint format clean
 
@@ -36,7 +38,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 run: $(BIN)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(BIN)/.installed browser $(SYSTEMD_ANALYZE)
+test: $(BIN)/.installed browser $(SYSTEMD_ANALYZE) $(NGINX)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 browser: $(CHROMIUM)
@@ -46,14 +48,14 @@ $(CHROMIUM):
 		echo "The browser test needs Chromium at $(CHROMIUM), and there is no apt-get here"; \
 		echo "to install Debian's. Install one and name it: make test CHROMIUM=/path/to/it"; \
 		exit 1; }
-	$(APT_INSTALL) || { $(SUDO) apt-get update --quiet && $(APT_INSTALL); }
+	$(call apt_install,chromium)
 	@test -x $@ || { echo "Debian's chromium is installed, but nothing runs at $@"; exit 1; }
 
-$(SYSTEMD_ANALYZE):
+$(SYSTEMD_ANALYZE) $(NGINX):
 	@command -v apt-get >/dev/null || { \
-		echo "tests/test_deploy.py needs $@ (Debian's systemd package), and there is no"; \
-		echo "apt-get here to install it."; exit 1; }
-	$(APT_INSTALL_SYSTEMD) || { $(SUDO) apt-get update --quiet && $(APT_INSTALL_SYSTEMD); }
+		echo "tests/test_deploy.py needs $@ (Debian's $(notdir $@) package), and there is"; \
+		echo "no apt-get here to install it."; exit 1; }
+	$(call apt_install,$(if $(filter $(NGINX),$@),nginx-light,systemd))
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

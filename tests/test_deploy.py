@@ -15,7 +15,14 @@ from django.conf import settings
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTALL = BASE_DIR / "deploy" / "install.sh"
 UNITS = "etc/systemd/system"
-SERVICES = ("hookrunner-web.service", "hookrunner-worker@.service", "hookrunner-purge.service")
+SERVICES = (
+    "hookrunner-web.service",
+    "hookrunner-worker@.service",
+    "hookrunner-purge.service",
+    "hookrunner-reconcile@.service",
+)
+TIMERS = ("hookrunner-purge.timer", "hookrunner-reconcile@.timer")
+ONESHOTS = ("hookrunner-purge.service", "hookrunner-reconcile@.service")
 # Instances verified by systemd-analyze. It cannot take a name with ":" (it puts the
 # arguments in a ":"-separated search path), so default:deploy is checked by running it.
 INSTANCES = ("default", "deploy", "all")
@@ -89,7 +96,7 @@ def test_install_script_stages_units_with_real_paths_and_a_private_env_file(tmp_
         assert not re.search(r"@[A-Z_]+@", unit.read_text()), unit.name
         assert stat.S_IMODE(unit.stat().st_mode) == 0o644
     assert sorted(path.name for path in (tmp_path / UNITS).iterdir()) == sorted(
-        [*SERVICES, "hookrunner-purge.timer"]
+        [*SERVICES, *TIMERS]
     )
     env_file = tmp_path / "etc/hr/hookrunner.env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o640
@@ -174,7 +181,7 @@ def test_units_are_hardened_restart_on_failure_and_read_the_env_file(staged):
         assert found["ProtectSystem"] == ["strict"], name
         assert found["ProtectHome"] == ["true"], name
         assert found["ReadWritePaths"] == ["/var/lib/hookrunner"], name
-        if name != "hookrunner-purge.service":
+        if name not in ONESHOTS:
             assert found["KillMode"] == ["mixed"], name
             assert found["Restart"] == ["on-failure"], name
             assert found["WantedBy"] == ["multi-user.target"], name
@@ -225,7 +232,7 @@ def test_systemd_analyze_verify_passes_on_every_unit_as_installed(staged, tmp_pa
     root = tmp_path / "root"
     shutil.copytree(staged, root, symlinks=True)
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
-    for name in (*SERVICES, "hookrunner-purge.timer"):
+    for name in (*SERVICES, *TIMERS):
         for value in re.findall(r"^Exec\w+=[-@:+!]*(\S+)", (root / UNITS / name).read_text(), re.M):
             program = root / value.lstrip("/")
             program.parent.mkdir(parents=True, exist_ok=True)
@@ -247,6 +254,8 @@ def test_systemd_analyze_verify_passes_on_every_unit_as_installed(staged, tmp_pa
         *(f"hookrunner-worker@{instance}.service" for instance in INSTANCES),
         "hookrunner-purge.service",
         "hookrunner-purge.timer",
+        "hookrunner-reconcile@acme-webapp.service",
+        "hookrunner-reconcile@acme-webapp.timer",
     ]
     assert verify(*units) == "exit 0\n"
     # Enabled as install.sh enables them (systemctl works offline on a root too), and
@@ -306,8 +315,7 @@ def test_nginx_example_passes_bodies_and_github_headers_through():
 def test_nginx_example_is_valid_for_nginx(tmp_path):
     """`nginx -t` on the example, its certificate paths replaced by a self-signed pair."""
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if not nginx:
-        pytest.skip("nginx is not installed here (apt-get install nginx): directives read only")
+    assert nginx, "nginx is missing: `make test` installs Debian's nginx-light package"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
          "-subj", "/CN=ci.example.com", "-keyout", tmp_path / "key.pem",
