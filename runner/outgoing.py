@@ -10,7 +10,8 @@ Every attempt is kept on the row. Tokens and signing secrets are read from the
 environment when sending, and never stored or logged.
 
 Commit statuses of one pipeline and commit go out in the order they were made: one waits
-while an earlier one is still being tried. A status whose news is stale is not sent: a
+while an earlier one is still being tried (unless that one is stuck, silent for longer than
+any wait between attempts). A status whose news is stale is not sent: a
 `pending` once its run has ended, any status once a newer run of the same pipeline and
 commit reports its own.
 """
@@ -19,7 +20,7 @@ import json
 import logging
 import os
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -284,15 +285,25 @@ def _stale_status(outgoing: Outgoing, run: Run) -> str:
 
 
 def _behind_earlier_status(outgoing: Outgoing, run: Run) -> bool:
-    """Whether an earlier status of the same pipeline and commit is still being tried."""
-    return Outgoing.objects.filter(
+    """Whether an earlier status of the same pipeline and commit is still being tried. One
+    silent for longer than any wait between its attempts is stuck (its worker died while
+    sending) and waited for no more."""
+    earlier = Outgoing.objects.filter(
         kind=Outgoing.Kind.COMMIT_STATUS,
         state=Outgoing.State.PENDING,
         pk__lt=outgoing.pk,
         run__repository=run.repository,
         run__sha=run.sha,
         run__pipeline=run.pipeline,
-    ).exists()
+    )
+    silent_since = timezone.now() - timedelta(
+        seconds=settings.OUTGOING_MAX_WAIT_SECONDS + 2 * settings.OUTGOING_TIMEOUT_SECONDS
+    )
+    for created_at, attempts in earlier.values_list("created_at", "attempts"):
+        last = attempts[-1]["at"] if attempts else created_at.isoformat()
+        if datetime.fromisoformat(last) >= silent_since:
+            return True
+    return False
 
 
 def _prepared(outgoing: Outgoing, run: Run) -> tuple[str, dict[str, str], bytes, str]:

@@ -414,6 +414,18 @@ def test_a_final_status_waits_for_the_pending_one_still_being_tried(github):
     assert [body["state"] for body in statuses_sent(github)] == ["pending", "success"]
 
 
+def test_a_final_status_does_not_wait_for_a_stuck_pending_one(github, settings):
+    """Its worker died while sending it: silent for longer than any wait between attempts."""
+    settings.OUTGOING_MAX_WAIT_SECONDS = 60
+    run = a_run()
+    outgoing.queue_started([run])
+    run.outgoing.update(created_at=timezone.now() - timedelta(seconds=61))
+    run = ended(run, "succeeded", "1 step succeeded")
+    final = run.outgoing.get(body__state="success")
+    assert attempt(final) is None
+    assert [body["state"] for body in statuses_sent(github)] == ["success"]
+
+
 def test_a_newer_run_of_the_same_pipeline_and_commit_reports_instead(github):
     older = a_run()
     newer = a_run()
