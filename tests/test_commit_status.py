@@ -2,6 +2,7 @@
 when it ends, posted to a GitHub-shaped server on loopback by tasks, retried, recorded."""
 
 import logging
+import textwrap
 import time
 from datetime import timedelta
 
@@ -14,7 +15,6 @@ from django_tasks_db.models import DBTaskResult
 from runner import outgoing
 from runner.models import Delivery, LogChunk, Outgoing, Run
 from runner.outgoing import attempt, send_outgoing
-from runner.pipelines import Pipeline
 from runner.run_ended import run_ended
 from tests.conftest import SignedDelivery, executed
 from tests.fake_github import Answer, FakeGitHub
@@ -44,17 +44,19 @@ def github(settings, monkeypatch):
 
 
 @pytest.fixture
-def reporting(monkeypatch, pipelines):
-    """Write pipelines whose runs' definitions have `extra` (report_status and token_env by
-    default) on top of what pipelines.yaml gives, whatever the schema knows yet."""
+def reporting(settings, tmp_path):
+    """Write pipelines.yaml: acme/webapp with HR_TEST_TOKEN as token_env, report_status as
+    given (the default of its pipelines), and these pipelines."""
 
-    def configure(pipelines_yaml: str = ONE_STEP, **extra) -> None:
-        extra = {"report_status": True, "token_env": "HR_TEST_TOKEN", **extra}
-        snapshot = Pipeline.snapshot
-        monkeypatch.setattr(
-            Pipeline, "snapshot", lambda self, from_fork: {**snapshot(self, from_fork), **extra}
+    def configure(pipelines_yaml: str = ONE_STEP, report_status: bool = True) -> None:
+        settings.WORKSPACES_DIR = tmp_path / "workspaces"
+        path = tmp_path / "pipelines.yaml"
+        body = textwrap.indent(textwrap.dedent(pipelines_yaml), "      ")
+        path.write_text(
+            "repositories:\n  acme/webapp:\n    token_env: HR_TEST_TOKEN\n"
+            f"    report_status: {str(report_status).lower()}\n    pipelines:\n{body}"
         )
-        pipelines(pipelines_yaml)
+        settings.PIPELINES_FILE = path
 
     return configure
 

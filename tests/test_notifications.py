@@ -14,7 +14,6 @@ from django_tasks_db.models import DBTaskResult
 from runner.github import sign
 from runner.models import Delivery, LogChunk, Outgoing, Run
 from runner.outgoing import notifies
-from runner.pipelines import Pipeline
 from runner.run_ended import run_ended
 from tests.conftest import SignedDelivery, executed
 from tests.fake_github import Answer, FakeGitHub
@@ -61,16 +60,15 @@ def sent_to(receiver: FakeGitHub) -> list[dict]:
     return [r.json for r in receiver.requests_to(NOTIFY)]
 
 
-def test_a_finished_run_is_posted_as_signed_json(receiver, monkeypatch, pipelines, post_delivery):
-    notify = [entry(receiver)]
-    snapshot = Pipeline.snapshot
-    monkeypatch.setattr(
-        Pipeline, "snapshot", lambda self, fork: {**snapshot(self, fork), "notify": notify}
-    )
-    pipelines("""\
+def test_a_finished_run_is_posted_as_signed_json(receiver, pipelines, post_delivery):
+    pipelines(f"""\
         test:
-          on: {push: null}
-          steps: [{name: test, run: 'true'}]
+          on: {{push: null}}
+          steps: [{{name: test, run: 'true'}}]
+          notify:
+            - url: {receiver.url}{NOTIFY}
+              on: always
+              secret_env: {SECRET_ENV}
         """)
     (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
     run = executed(run_id)
