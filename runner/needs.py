@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runner.models import Run, clipped
+from runner.outgoing import queue_started
 from runner.tasks import queue_execution
 
 
@@ -47,9 +48,12 @@ def _newest_runs(run: Run, names: list[str]) -> dict[str, Run]:
 def _queue(run: Run) -> None:
     with transaction.atomic():
         task_id = queue_execution(run.queue)
-        Run.objects.filter(pk=run.pk, status=Run.Status.WAITING).update(
+        if Run.objects.filter(pk=run.pk, status=Run.Status.WAITING).update(
             status=Run.Status.QUEUED, task_id=task_id
-        )
+        ):
+            run.status, run.task_id = Run.Status.QUEUED, task_id
+            # GitHub showed "waiting for ..."; it now says the run is queued.
+            queue_started([run])
 
 
 def _skip(run: Run, why: str) -> bool:

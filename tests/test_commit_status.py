@@ -191,6 +191,10 @@ def test_a_waiting_run_is_pending_waiting_for_what_it_needs(github, reporting, d
     assert by_context["hookrunner/deploy"]["state"] == "pending"
     assert by_context["hookrunner/deploy"]["description"] == "waiting for test"
     assert by_context["hookrunner/deploy"]["target_url"] == page_of(runs["deploy"])
+    executed(runs["test"].pk)
+    send_queued()
+    deploy = [body for body in statuses_sent(github) if body["context"] == "hookrunner/deploy"]
+    assert (deploy[-1]["state"], deploy[-1]["description"]) == ("pending", "queued")
 
 
 def test_a_run_skipped_at_once_is_reported_skipped(github, reporting, deliver):
