@@ -180,16 +180,13 @@ def _rate_limit_wait(response: Response, now: float) -> float | None:
 
 
 def list_hook_deliveries(
-    repository: str, hook_id: int | str, token: str, timeout: float = 10
+    repository: str, hook_id: int | str, token: str, timeout: float | None = None
 ) -> Iterator[dict[str, Any]]:
     """A repository webhook's recent deliveries, newest first, page after page (GitHub's
     Link header cursor) for as long as the caller reads; GitHubError if a page fails."""
     url = f"/repos/{repository}/hooks/{quote(str(hook_id), safe='')}/deliveries?per_page=100"
     while url:
-        response = request("GET", url, token, timeout=timeout)
-        verdict = classify(response)
-        if verdict.outcome != Outcome.OK:
-            raise GitHubError(verdict, response)
+        response = _succeeded("GET", url, token, timeout)
         yield from response.json or []
         url = _next_page(response.headers.get("link", ""))
 
@@ -207,13 +204,31 @@ def _next_page(link: str) -> str:
 
 
 def redeliver(
-    repository: str, hook_id: int | str, delivery_id: int | str, token: str, timeout: float = 10
+    repository: str,
+    hook_id: int | str,
+    delivery_id: int | str,
+    token: str,
+    timeout: float | None = None,
 ) -> Response:
     """Ask GitHub to send a delivery again (202 Accepted); GitHubError if it refuses."""
     hook, delivery = quote(str(hook_id), safe=""), quote(str(delivery_id), safe="")
     path = f"/repos/{repository}/hooks/{hook}/deliveries/{delivery}/attempts"
-    response = request("POST", path, token, timeout=timeout)
-    verdict = classify(response)
-    if verdict.outcome != Outcome.OK:
-        raise GitHubError(verdict, response)
-    return response
+    return _succeeded("POST", path, token, timeout)
+
+
+def _succeeded(method: str, path: str, token: str, timeout: float | None) -> Response:
+    """A request tried again, as outgoing requests are, while GitHub answers 5xx or not
+    at all within OUTGOING_TIMEOUT_SECONDS (OUTGOING_ATTEMPTS, waits from
+    OUTGOING_RETRY_SECONDS doubling); GitHubError once it gives up, or at once on any
+    other failure."""
+    timeout = timeout or settings.OUTGOING_TIMEOUT_SECONDS
+    attempts = 0
+    while True:
+        response = request(method, path, token, timeout=timeout)
+        verdict = classify(response)
+        if verdict.outcome == Outcome.OK:
+            return response
+        attempts += 1
+        if verdict.outcome != Outcome.RETRY or attempts >= settings.OUTGOING_ATTEMPTS:
+            raise GitHubError(verdict, response)
+        time.sleep(settings.OUTGOING_RETRY_SECONDS * 2 ** (attempts - 1))

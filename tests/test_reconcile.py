@@ -37,6 +37,7 @@ class Hook:
         self.items: list[dict] = []
         self.next_id = 1000
         self.listing: Answer | None = None  # answers every listing instead, when set
+        self.failing_first: list[Answer] = []  # answers before the listing's pages
         self.redelivery_answer = 202
 
     def add(
@@ -69,7 +70,8 @@ class Hook:
             following = f"{self.github.url}{DELIVERIES_PATH}?per_page={per_page}&cursor=c{number}"
             link = {"Link": f'<{following}>; rel="next"'} if number < len(pages) else {}
             answers.append(Answer(200, page, link))
-        self.github.hook_deliveries(*([self.listing] if self.listing else answers))
+        pages = [self.listing] if self.listing else answers
+        self.github.hook_deliveries(*self.failing_first, *pages)
         self.github.redeliveries(self.redelivery_answer)
 
     @property
@@ -87,6 +89,7 @@ class Hook:
 
 @pytest.fixture
 def github(settings, monkeypatch):
+    settings.OUTGOING_RETRY_SECONDS = 0.01
     with FakeGitHub() as fake:
         settings.GITHUB_API_URL = fake.url
         monkeypatch.setenv("ACME_TOKEN", TOKEN)
@@ -259,6 +262,7 @@ def test_a_401_through_manage_py_has_no_traceback(github):
 
 
 def test_an_api_that_does_not_answer_is_a_clear_error(capsys, settings, monkeypatch):
+    settings.OUTGOING_RETRY_SECONDS = 0.01
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         settings.GITHUB_API_URL = f"http://127.0.0.1:{unused.getsockname()[1]}"
@@ -269,6 +273,18 @@ def test_an_api_that_does_not_answer_is_a_clear_error(capsys, settings, monkeypa
         f"listing the deliveries of hook 30 failed: GitHub's API ({settings.GITHUB_API_URL}) "
         "did not answer: could not connect: "
     )
+
+
+@pytest.mark.parametrize("failure", [Answer(502), Answer(200, [], delay=2)], ids=["502", "timeout"])
+def test_a_502_or_a_timeout_is_tried_again(github, capsys, settings, failure):
+    settings.OUTGOING_TIMEOUT_SECONDS = 0.5
+    stored(guid(), "accepted")
+    github.add(guid(), timedelta(hours=1), 502)
+    github.failing_first = [failure]
+    output = reconcile(capsys, github)
+    assert len(github.listings) == 2
+    assert len(github.redelivered) == 1
+    assert output.endswith("1 delivery in the last 3 days: 1 redelivered, 0 skipped\n")
 
 
 def test_a_refused_redelivery_is_reported_and_the_rest_go_on(github, capsys):
