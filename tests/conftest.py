@@ -108,6 +108,25 @@ def pipelines(settings, tmp_path):
 
 
 @pytest.fixture
+def queued(pipelines, post_delivery):
+    """Queue `count` runs of a one-step pipeline through signed pushes, oldest first;
+    nothing executes them."""
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: build, run: echo built}]
+        """)
+
+    def queue(count: int = 1) -> list[Run]:
+        ids = []
+        for _ in range(count):
+            ids += post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+        return list(Run.objects.filter(pk__in=ids).order_by("pk"))
+
+    return queue
+
+
+@pytest.fixture
 def worker_processes():
     """Start `manage.py worker` processes with `.start(env)`: after the test every one is
     stopped, and every step process group registered with `.register_group` SIGKILLed."""

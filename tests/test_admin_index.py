@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from runner.models import Delivery, Run
+from tests.rows import make_delivery, make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ INDEX_URL = reverse("admin:index")
 
 @pytest.fixture
 def delivery() -> Delivery:
-    return Delivery.objects.create(delivery_id="d1", event="push", payload={})
+    return make_delivery(delivery_id="d1")
 
 
 @pytest.fixture
@@ -24,16 +25,7 @@ def run_of(delivery):
     """Create a run of `pipeline` in `repository`; the newest run is the one created last."""
 
     def create(repository: str, pipeline: str, status: str = "queued", **times) -> Run:
-        return Run.objects.create(
-            delivery=delivery,
-            repository=repository,
-            pipeline=pipeline,
-            event="push",
-            definition={},
-            task_id=f"task-{Run.objects.count()}",
-            status=status,
-            **times,
-        )
+        return make_run(delivery, repository, pipeline, status, **times)
 
     return create
 

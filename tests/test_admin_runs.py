@@ -28,24 +28,6 @@ def loud_run(pipelines, push) -> Run:
     return run
 
 
-@pytest.fixture
-def queued(pipelines, post_delivery):
-    """Queue `count` runs of a one-step pipeline; nothing executes them."""
-    pipelines("""\
-        ci:
-          on: {push: null}
-          steps: [{name: build, run: echo built}]
-        """)
-
-    def queue(count: int = 1) -> list[Run]:
-        ids = []
-        for _ in range(count):
-            ids += post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
-        return list(Run.objects.filter(pk__in=ids).order_by("pk"))
-
-    return queue
-
-
 def staff_client(client, *permissions: str):
     user = User.objects.create_user("staff", password="pw", is_staff=True)
     codenames = ["view_run", "view_delivery", *permissions]

@@ -1,5 +1,4 @@
 import itertools
-import uuid
 from datetime import timedelta
 from urllib.parse import urlencode
 from xml.etree import ElementTree
@@ -10,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from runner.badge import COLORS, LABEL_COLOR, UNKNOWN_COLOR
-from runner.models import Delivery, Run
+from runner.models import Run
 from tests.conftest import SignedDelivery
+from tests.rows import make_delivery, make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ _minutes = itertools.count()
 
 @pytest.fixture
 def delivery():
-    return Delivery.objects.create(delivery_id=str(uuid.uuid4()), event="push", payload={})
+    return make_delivery()
 
 
 @pytest.fixture
@@ -33,18 +33,8 @@ def run(delivery):
     def make(status="succeeded", finished_at=None, **fields):
         if finished_at is None and status not in ("queued", "running"):
             finished_at = T0 + timedelta(minutes=next(_minutes))
-        values = {
-            "repository": "acme/webapp",
-            "pipeline": "test",
-            "event": "push",
-            "ref": "refs/heads/main",
-            "definition": {},
-            "task_id": str(uuid.uuid4()),
-            "status": status,
-            "finished_at": finished_at,
-            **fields,
-        }
-        return Run.objects.create(delivery=delivery, **values)
+        values = {"ref": "refs/heads/main", "finished_at": finished_at, **fields}
+        return make_run(delivery, status=status, **values)
 
     return make
 

@@ -113,8 +113,7 @@ def test_a_person_watches_a_run_live_and_cancels_it(
         worker_environment(tmp_path / "pipelines.yaml", tmp_path / "workspaces"),
         log=tmp_path / "worker.log",
     )
-    pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step started", 30))
-    worker_processes.register_group(pgid)
+    pgid = worker_processes.wait_for_group(pgid_file)
     # Opened before the steps exist, the page reloads itself once they do: wait for them.
     step = wait_for(
         lambda: Step.objects.filter(run_id=run_id, name="count", pid=pgid).first(), "step stored"

@@ -15,22 +15,6 @@ from tests.conftest import SignedDelivery
 from tests.worker_processes import BASE_DIR, group_members, wait_for, worker_environment
 
 
-@pytest.fixture
-def queue_run(pipelines, post_delivery):
-    """Queue one run of a one-step pipeline; nothing executes it."""
-    pipelines("""\
-        ci:
-          on: {push: null}
-          steps: [{name: build, run: echo built}]
-        """)
-
-    def queue() -> Run:
-        (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
-        return Run.objects.get(pk=run_id)
-
-    return queue
-
-
 def cancel(*run_ids: int | str) -> tuple[str, str]:
     """call_command("cancel", ...); what it wrote to stdout and to stderr."""
     out, err = io.StringIO(), io.StringIO()
@@ -39,8 +23,8 @@ def cancel(*run_ids: int | str) -> tuple[str, str]:
 
 
 @pytest.mark.django_db
-def test_queued_run_is_cancelled_at_once(queue_run):
-    run = queue_run()
+def test_queued_run_is_cancelled_at_once(queued):
+    (run,) = queued()
     assert cancel(run.pk) == (f"run {run.pk}: cancelled\n", "")
     run.refresh_from_db()
     assert (run.status, run.detail) == ("cancelled", "cancelled before it started")
@@ -48,8 +32,8 @@ def test_queued_run_is_cancelled_at_once(queue_run):
 
 
 @pytest.mark.django_db
-def test_running_run_is_left_to_its_worker_to_stop(queue_run):
-    run = queue_run()
+def test_running_run_is_left_to_its_worker_to_stop(queued):
+    (run,) = queued()
     Run.objects.filter(pk=run.pk).update(status="running", worker="builder:4242")
     out, _ = cancel(run.pk)
     assert (
@@ -61,8 +45,8 @@ def test_running_run_is_left_to_its_worker_to_stop(queue_run):
 
 
 @pytest.mark.django_db
-def test_finished_run_is_left_as_it_ended(queue_run):
-    run = queue_run()
+def test_finished_run_is_left_as_it_ended(queued):
+    (run,) = queued()
     Run.objects.filter(pk=run.pk).update(status="timed_out", detail="step build timed out")
     assert cancel(run.pk) == (f"run {run.pk}: already finished (timed out)\n", "")
     run.refresh_from_db()
@@ -71,8 +55,8 @@ def test_finished_run_is_left_as_it_ended(queue_run):
 
 
 @pytest.mark.django_db
-def test_unknown_run_is_an_error_that_does_not_stop_the_others(queue_run):
-    first, last = queue_run(), queue_run()
+def test_unknown_run_is_an_error_that_does_not_stop_the_others(queued):
+    first, last = queued(2)
     missing = last.pk + 1000
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError, match=f"no such run: {missing}$"):
@@ -131,8 +115,7 @@ def test_cancel_command_stops_a_running_step_and_its_whole_process_group(
               run: echo never
         """)
     (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
-    pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step started", 30))
-    worker_processes.register_group(pgid)
+    pgid = worker_processes.wait_for_group(pgid_file)
     wait_for(lambda: len(group_members(pgid)) == 3, "the shell and both sleeps running")
     # The shell may write its pid before the worker has stored it.
     wait_for(lambda: Step.objects.filter(run_id=run_id, name="hang", pid=pgid).exists(), "pid")

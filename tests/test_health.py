@@ -3,7 +3,6 @@ does not answer, never a 500."""
 
 import json
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -15,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from runner import health
-from runner.models import Delivery, Run, WorkerSeen
+from runner.models import Run, WorkerSeen
+from tests import rows
 
 pytestmark = pytest.mark.django_db
 
@@ -43,22 +43,17 @@ def make_run(
     """A run queued `queued_ago` seconds ago; a finished one ran for `took` seconds,
     ending a second ago."""
     now = timezone.now()
-    delivery = Delivery.objects.create(delivery_id=str(uuid.uuid4()), event="push", payload={})
     started_at = finished_at = None
     if took is not None:
         finished_at = now - timedelta(seconds=1)
         started_at = finished_at - timedelta(seconds=took)
     elif status == "running":
         started_at = now
-    return Run.objects.create(
-        delivery=delivery,
+    return rows.make_run(
         repository=repository,
         pipeline=pipeline,
-        event="push",
-        definition={},
-        task_id=str(uuid.uuid4()),
-        queue=queue,
         status=status,
+        queue=queue,
         created_at=now - timedelta(seconds=queued_ago),
         started_at=started_at,
         finished_at=finished_at,

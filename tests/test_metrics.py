@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runner.metrics import BUCKETS
 from runner.models import Delivery, Run, Step
+from tests.rows import make_delivery
 from tests.test_health import database_down, make_run, seen
 
 pytestmark = pytest.mark.django_db
@@ -52,9 +53,7 @@ def samples(text: str) -> dict[str, dict[tuple, float]]:
 
 
 def delivery(status: str) -> Delivery:
-    return Delivery.objects.create(
-        delivery_id=f"{status}-{Delivery.objects.count()}", event="push", payload={}, status=status
-    )
+    return make_delivery(status=status)
 
 
 def step(run: Run, index: int, name: str, took: float | None) -> Step:

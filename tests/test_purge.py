@@ -31,6 +31,7 @@ from runner.models import (
     WorkerSeen,
 )
 from runner.tasks import queue_execution
+from tests.rows import make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -68,17 +69,7 @@ def run(
     chunks: int = 2,
     kept_workspace: str = "",
 ) -> Run:
-    row = Run.objects.create(
-        delivery=of,
-        repository="acme/webapp",
-        pipeline="test",
-        event="push",
-        definition={},
-        task_id=str(uuid.uuid4()),
-        status=status,
-        rerun_of=rerun_of,
-        kept_workspace=kept_workspace,
-    )
+    row = make_run(of, status=status, rerun_of=rerun_of, kept_workspace=kept_workspace)
     Run.objects.filter(pk=row.pk).update(created_at=ago(days))
     for index in range(steps):
         step = Step.objects.create(run=row, index=index, name=f"step {index}")

@@ -2,27 +2,19 @@
 
 import logging
 import random
-import uuid
 
 import pytest
 from django.apps import apps
 from django.db import connection
 
 from runner import redact as redact_module
-from runner.models import Delivery, LogChunk, Redaction, Run, Step
+from runner.models import LogChunk, Redaction, Run, Step
 from runner.redact import redact, redacted_chunks
+from tests.rows import make_run
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "s3cret-Token-42"
-
-
-def make_run() -> Run:
-    delivery = Delivery.objects.create(delivery_id=str(uuid.uuid4()), event="push", payload={})
-    return Run.objects.create(
-        delivery=delivery, repository="acme/webapp", pipeline="ci", event="push",
-        definition={}, task_id=str(uuid.uuid4()),
-    )  # fmt: skip
 
 
 def make_step(*texts: str, run: Run | None = None) -> Step:

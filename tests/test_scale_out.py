@@ -12,7 +12,6 @@ import json
 import signal
 import socket
 import subprocess
-import textwrap
 import time
 from collections import Counter
 from datetime import datetime
@@ -24,8 +23,14 @@ from django_tasks_db.models import DBTaskResult
 
 from runner.models import Run, Step
 from tests.conftest import FIXTURES, SignedDelivery
-from tests.test_worker_pool import wait_until_finished, wait_until_polling
-from tests.worker_processes import WorkerProcesses, worker_environment
+from tests.worker_processes import (
+    WorkerProcesses,
+    record_executions,
+    recorded_executions,
+    wait_until_finished,
+    wait_until_polling,
+    worker_environment,
+)
 
 RUNS = 300
 # Of every 50 pushes, 5 in a row start runs of the concurrency group (30 in all): queued
@@ -45,45 +50,37 @@ WORKER_SETTINGS = {
 
 
 @pytest.fixture
-def executions(settings, tmp_path) -> Path:
-    """Two pipelines whose step records, in this folder, which worker executed which run.
-
-    Each step appends "run-id worker-pid" to `log`, then creates a file named after its
-    run with noclobber (O_EXCL): a second execution of a run is logged, and fails.
-    `once` (pushes to main) just sleeps a little; `serial` (pushes to branch serial, in
-    concurrency group `serial`) writes its start and end times into that file."""
-    folder = tmp_path / "executions"
-    folder.mkdir()
-    settings.WORKSPACES_DIR = tmp_path / "workspaces"
-    settings.PIPELINES_FILE = tmp_path / "pipelines.yaml"
-    settings.PIPELINES_FILE.write_text(
-        textwrap.dedent(f"""\
-            repositories:
-              acme/webapp:
-                pipelines:
-                  once:
-                    on: {{push: {{branches: main}}}}
-                    steps:
-                      - name: record
-                        run: |
-                          echo "$HOOKRUNNER_RUN_ID $PPID" >> {folder}/log
-                          set -C
-                          : > {folder}/run-$HOOKRUNNER_RUN_ID
-                          sleep 0.05
-                  serial:
-                    on: {{push: {{branches: serial}}}}
-                    concurrency: serial
-                    steps:
-                      - name: record
-                        run: |
-                          echo "$HOOKRUNNER_RUN_ID $PPID" >> {folder}/log
-                          set -C
-                          date +%s.%N > {folder}/run-$HOOKRUNNER_RUN_ID
-                          sleep 0.2
-                          date +%s.%N >> {folder}/run-$HOOKRUNNER_RUN_ID
-            """)
+def executions(pipelines, tmp_path) -> Path:
+    """Two pipelines whose step records, in this folder, which worker executed which run
+    (tests/worker_processes.py). `once` (pushes to main) just sleeps a little; `serial`
+    (pushes to branch serial, in concurrency group `serial`) writes its start and end
+    times into its run's file."""
+    return record_executions(
+        pipelines,
+        tmp_path,
+        """\
+        once:
+          on: {push: {branches: main}}
+          steps:
+            - name: record
+              run: |
+                echo "$HOOKRUNNER_RUN_ID $PPID" >> {folder}/log
+                set -C
+                : > {folder}/run-$HOOKRUNNER_RUN_ID
+                sleep 0.05
+        serial:
+          on: {push: {branches: serial}}
+          concurrency: serial
+          steps:
+            - name: record
+              run: |
+                echo "$HOOKRUNNER_RUN_ID $PPID" >> {folder}/log
+                set -C
+                date +%s.%N > {folder}/run-$HOOKRUNNER_RUN_ID
+                sleep 0.2
+                date +%s.%N >> {folder}/run-$HOOKRUNNER_RUN_ID
+        """,
     )
-    return folder
 
 
 def queue_runs(post_delivery) -> tuple[list[int], list[int]]:
@@ -148,12 +145,6 @@ def kill_mid_step(workers: list[subprocess.Popen], seconds: float = 60) -> tuple
             return step.run_id, timezone.now()
         victim.send_signal(signal.SIGCONT)
     raise AssertionError(f"no worker was caught running a step within {seconds} s")
-
-
-def recorded_executions(executions: Path) -> Counter:
-    """How many times each run's step started, by run id."""
-    lines = (executions / "log").read_text().splitlines()
-    return Counter(int(line.split()[0]) for line in lines)
 
 
 def step_times(executions: Path, run_id: int) -> tuple[float, float] | None:

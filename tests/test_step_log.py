@@ -2,26 +2,21 @@
 
 import re
 import tracemalloc
-import uuid
 from types import SimpleNamespace
 
 import pytest
 
 from runner import step_log
-from runner.models import Delivery, LogChunk, Run, Step
+from runner.models import LogChunk, Step
 from runner.step_log import StepLog
+from tests.rows import make_run
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def step() -> Step:
-    delivery = Delivery.objects.create(delivery_id=str(uuid.uuid4()), event="push", payload={})
-    run = Run.objects.create(
-        delivery=delivery, repository="acme/webapp", pipeline="ci", event="push",
-        definition={}, task_id=str(uuid.uuid4()),
-    )  # fmt: skip
-    return Step.objects.create(run=run, index=0, name="build")
+    return Step.objects.create(run=make_run(pipeline="ci"), index=0, name="build")
 
 
 @pytest.fixture

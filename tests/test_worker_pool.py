@@ -6,49 +6,44 @@ inside an exclusive write transaction; either way no run may start twice.
 
 import socket
 import subprocess
-import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from django_tasks_db.models import DBTaskResult
 
-from runner.models import Run
 from tests.conftest import SignedDelivery
-from tests.worker_processes import worker_environment
+from tests.worker_processes import (
+    record_executions,
+    recorded_executions,
+    wait_until_finished,
+    wait_until_polling,
+    worker_environment,
+)
 
 RUNS = 60
 WORKERS = 2
 
 
 @pytest.fixture
-def executions(settings, tmp_path) -> Path:
-    """A pipeline whose one step records who executed which run, in this folder.
-
-    The step appends "run-id worker-pid" to `log`, then creates a file named after the
-    run with noclobber (O_EXCL): a second execution of a run is logged, and fails."""
-    folder = tmp_path / "executions"
-    folder.mkdir()
-    settings.WORKSPACES_DIR = tmp_path / "workspaces"
-    settings.PIPELINES_FILE = tmp_path / "pipelines.yaml"
-    settings.PIPELINES_FILE.write_text(
-        textwrap.dedent(f"""\
-            repositories:
-              acme/webapp:
-                pipelines:
-                  once:
-                    on: {{push: null}}
-                    steps:
-                      - name: record
-                        run: |
-                          echo "$HOOKRUNNER_RUN_ID $PPID" >> {folder}/log
-                          set -C
-                          echo "$PPID" > {folder}/run-$HOOKRUNNER_RUN_ID
-                          sleep 0.05
-            """)
+def executions(pipelines, tmp_path) -> Path:
+    """A pipeline whose one step records who executed which run in this folder, and
+    writes its worker's pid into the run's file (tests/worker_processes.py)."""
+    return record_executions(
+        pipelines,
+        tmp_path,
+        """\
+        once:
+          on: {push: null}
+          steps:
+            - name: record
+              run: |
+                echo "$HOOKRUNNER_RUN_ID $PPID" >> {folder}/log
+                set -C
+                echo "$PPID" > {folder}/run-$HOOKRUNNER_RUN_ID
+                sleep 0.05
+        """,
     )
-    return folder
 
 
 @pytest.fixture
@@ -68,28 +63,6 @@ def workers(settings, tmp_path, worker_processes):
     return start
 
 
-def wait_until_polling(process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"worker exited with {process.returncode}:\n{log.read_text()}")
-        if b"Starting worker" in log.read_bytes():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"worker did not start polling within 30 s:\n{log.read_text()}")
-
-
-def wait_until_finished(run_ids: list[int], seconds: float = 120) -> list[Run]:
-    deadline = time.monotonic() + seconds
-    unfinished = Run.objects.filter(pk__in=run_ids, status__in=["queued", "running"])
-    while unfinished.exists():
-        if time.monotonic() > deadline:
-            left = Counter(unfinished.values_list("status", flat=True))
-            raise AssertionError(f"runs not finished within {seconds} s: {dict(left)}")
-        time.sleep(0.1)
-    return list(Run.objects.filter(pk__in=run_ids).order_by("pk"))
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_execute_every_run_exactly_once(executions, workers, post_delivery):
     processes = workers(WORKERS)
@@ -103,8 +76,7 @@ def test_two_workers_execute_every_run_exactly_once(executions, workers, post_de
 
     outcomes = Counter((run.status, run.detail) for run in runs)
     assert outcomes == {("succeeded", "1 step succeeded"): RUNS}
-    lines = (executions / "log").read_text().splitlines()
-    executed = Counter(int(line.split()[0]) for line in lines)
+    executed = recorded_executions(executions)
     assert sorted(executed) == run_ids
     assert set(executed.values()) == {1}, "some run was executed more than once"
     host = socket.gethostname()

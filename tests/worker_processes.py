@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from django.db import connection
@@ -77,6 +78,15 @@ class WorkerProcesses:
         """SIGKILL process group `pgid` (a step's: its pid) after the test, should it live on."""
         self.groups.append(pgid)
 
+    def wait_for_group(self, pgid_file: Path, seconds: float = 30) -> int:
+        """The process group of a step that writes it to `pgid_file` (`echo $$ > ...`),
+        once it has; registered with `register_group`."""
+        found = wait_for(
+            lambda: pgid_file.exists() and pgid_file.read_text(), "step started", seconds
+        )
+        self.register_group(int(found))
+        return int(found)
+
     def stop(self, *processes: subprocess.Popen) -> None:
         """SIGTERM `processes`, then SIGKILL those not exited within `stop_seconds`."""
         for process in processes:
@@ -123,6 +133,48 @@ def wait_for(condition, what: str, seconds: float = 10):
             return value
         time.sleep(0.01)
     raise AssertionError(f"{what}: not within {seconds} s")
+
+
+def record_executions(pipelines, tmp_path: Path, pipelines_yaml: str) -> Path:
+    """A new folder `executions`, after writing acme/webapp's pipelines from
+    `pipelines_yaml` (with the `pipelines` fixture), `{folder}` in it standing for it.
+
+    Their steps record there which worker executed which run: each appends
+    "run-id worker-pid" (its parent process is the worker) to `log`, then creates a file
+    named after its run with noclobber (O_EXCL): a second execution of a run is logged,
+    and fails."""
+    folder = tmp_path / "executions"
+    folder.mkdir()
+    pipelines(pipelines_yaml.replace("{folder}", str(folder)))
+    return folder
+
+
+def recorded_executions(executions: Path) -> Counter:
+    """How many times each run's step started, by run id."""
+    lines = (executions / "log").read_text().splitlines()
+    return Counter(int(line.split()[0]) for line in lines)
+
+
+def wait_until_polling(process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"worker exited with {process.returncode}:\n{log.read_text()}")
+        if b"Starting worker" in log.read_bytes():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker did not start polling within 30 s:\n{log.read_text()}")
+
+
+def wait_until_finished(run_ids: list[int], seconds: float = 120) -> list[Run]:
+    deadline = time.monotonic() + seconds
+    unfinished = Run.objects.filter(pk__in=run_ids, status__in=["queued", "running"])
+    while unfinished.exists():
+        if time.monotonic() > deadline:
+            left = Counter(unfinished.values_list("status", flat=True))
+            raise AssertionError(f"runs not finished within {seconds} s: {dict(left)}")
+        time.sleep(0.1)
+    return list(Run.objects.filter(pk__in=run_ids).order_by("pk"))
 
 
 def wait_for_running_step(run: Run, seconds: float = 30) -> Step:
