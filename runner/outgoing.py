@@ -29,6 +29,7 @@ from django.db import transaction
 from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from runner import github_api
 from runner.github import sign
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 # Ahead of execute_run (priority 0) on the same queue: a worker about to start a run says
 # "pending" first, and reports a run it just ended before starting the next one.
 PRIORITY = 10
+# Past its timeout, how long a send task may still be RUNNING before it counts as lost.
+LOST_AFTER_SECONDS = 60
 # GitHub refuses a longer status description.
 DESCRIPTION_LIMIT = 140
 # Rate-limit waits do not use up OUTGOING_ATTEMPTS, but a request is not waited for forever.
@@ -121,6 +124,33 @@ def _enqueue(outgoing_id: int, queue: str, delay: float = 0, waited: int = 0) ->
     send_outgoing.using(queue_name=queue, priority=PRIORITY, run_after=run_after).enqueue(
         outgoing_id, waited
     )
+
+
+def requeue_lost() -> list[int]:
+    """Give a new task to every pending request whose task was lost with its worker (the
+    worker killed mid-send); the ids of those requeued. A send task runs for at most
+    OUTGOING_TIMEOUT_SECONDS and a little bookkeeping, so one still RUNNING long past
+    that died with its worker (django-tasks-db would leave it RUNNING forever)."""
+    now = timezone.now()
+    lost_after = now - timedelta(seconds=settings.OUTGOING_TIMEOUT_SECONDS + LOST_AFTER_SECONDS)
+    tasks = DBTaskResult.objects.filter(task_path=send_outgoing.module_path)
+    tasks.filter(status="RUNNING", started_at__lt=lost_after).update(
+        status="FAILED", finished_at=now
+    )
+    alive = tasks.filter(status__in=["READY", "RUNNING"]).values_list("args_kwargs", flat=True)
+    has_task = {args_kwargs["args"][0] for args_kwargs in alive}
+    lost = (
+        Outgoing.objects.filter(state=Outgoing.State.PENDING, created_at__lt=lost_after)
+        .exclude(pk__in=has_task)
+        .select_related("run")
+    )
+    requeued = []
+    for outgoing in lost:
+        _enqueue(outgoing.pk, outgoing.run.queue)
+        requeued.append(outgoing.pk)
+    if requeued:
+        logger.warning("requeued %d outgoing requests whose task was lost", len(requeued))
+    return requeued
 
 
 # What is sent.

@@ -14,6 +14,7 @@ from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS
 from django_tasks_db.management.commands import db_worker
 
 from runner.models import WorkerSeen
+from runner.outgoing import requeue_lost
 from runner.reaper import reap_stale_runs
 from runner.worker import worker_name
 from runner.worker_stop import WORKER_STOP
@@ -63,8 +64,8 @@ class Command(BaseCommand):
 
 
 def look_after(queues: str) -> None:
-    """Say this worker is alive every WORKER_BEAT_SECONDS, and reap runs of dead workers
-    every REAP_SECONDS, until the process ends."""
+    """Say this worker is alive every WORKER_BEAT_SECONDS, and every REAP_SECONDS reap
+    runs and outgoing requests that dead workers left, until the process ends."""
     stop = threading.Event()
     next_reap = time.monotonic() + settings.REAP_SECONDS
     while not stop.wait(min(settings.WORKER_BEAT_SECONDS, settings.REAP_SECONDS)):
@@ -73,6 +74,7 @@ def look_after(queues: str) -> None:
             if time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + settings.REAP_SECONDS
                 reap_stale_runs()
+                requeue_lost()
         except Exception:
             logger.exception("worker bookkeeping failed; trying again later")
         finally:
