@@ -1,42 +1,27 @@
 """pipelines.yaml's schema: read into a Config, every problem reported at once with its
-file and line (through runner.yaml_nodes)."""
+file and line (through runner.yaml_nodes).
+
+Here: the file, its repository entries, their pipelines and steps. The readers these are
+built on hold the rest: runner.pipelines_triggers (on:), runner.pipelines_env (env: and
+the variables named for secrets and tokens) and runner.pipelines_outbound (report_status
+and notify:).
+"""
 
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from runner.globs import BadGlob, Glob, compile_glob
-from runner.pipelines import (
-    DEFAULT_NOTIFY_ON,
-    DEFAULT_PULL_REQUEST_TYPES,
-    DEFAULT_SHELL,
-    NOTIFY_ON,
-    Concurrency,
-    Config,
-    Notify,
-    Pipeline,
-    PullRequestTrigger,
-    PushTrigger,
-    RepositoryEntry,
-    Step,
-)
-from runner.yaml_nodes import NodeReader, Problem, is_null, kind_of, value_of
+from runner.pipelines import DEFAULT_SHELL, Concurrency, Config, Pipeline, RepositoryEntry, Step
+from runner.pipelines_env import EnvReader
+from runner.pipelines_outbound import OutboundReader, node_under
+from runner.pipelines_triggers import TriggerReader
+from runner.yaml_nodes import Problem, kind_of
 
-PULL_REQUEST_TYPES = frozenset({
-    "assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed",
-    "reopened", "synchronize", "converted_to_draft", "ready_for_review", "locked",
-    "unlocked", "review_requested", "review_request_removed", "auto_merge_enabled",
-    "auto_merge_disabled", "enqueued", "dequeued", "milestoned", "demilestoned",
-})  # fmt: skip
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Names hookrunner sets for every step; a pipeline may not redefine them.
-RESERVED_ENV = re.compile(r"(GITHUB_.*|HOOKRUNNER_.*|PATH|HOME)")
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_TIMEOUT = 3600
@@ -52,16 +37,7 @@ PIPELINE_KEYS = {
     "report_status": False, "notify": False,
 }  # fmt: skip
 STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False, "shell": False}
-PUSH_KEYS = {
-    "branches": False, "branches_ignore": False, "tags": False, "tags_ignore": False,
-    "deletions": False, "paths": False, "paths_ignore": False,
-}  # fmt: skip
-PULL_REQUEST_KEYS = {"types": False, "branches": False, "branches_ignore": False}
-# GitHub filters pull requests by path too, but their payload lists no files.
-PATH_KEYS = ("paths", "paths_ignore")
 CONCURRENCY_KEYS = {"group": True, "cancel_in_progress": False}
-NOTIFY_KEYS = {"url": True, "on": False, "secret_env": False}
-REPORT_STATUS_PROBLEM = "report_status needs token_env: the variable holding a GitHub token"
 
 
 @dataclass(frozen=True)
@@ -103,12 +79,8 @@ def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Confi
     return config
 
 
-class _Reader(NodeReader):
+class _Reader(TriggerReader, OutboundReader, EnvReader):
     """pipelines.yaml's schema, read node by node."""
-
-    def __init__(self, source: str, environ: Mapping[str, str]) -> None:
-        super().__init__(source)
-        self.environ = environ
 
     def config(self, root: Node | None) -> Config:
         if root is None:
@@ -168,27 +140,13 @@ class _Reader(NodeReader):
             report_status=shared.report_status,
         )
 
-    def check_token_env(
-        self, pipelines: list[Pipeline], nodes: dict[str, Node], default: Node | None, where: str
-    ) -> None:
-        """Without token_env no pipeline may report statuses; the problem points at the
-        report_status: true that asks for it."""
-        for pipeline in pipelines:
-            if pipeline.report_status:
-                own = _value_node(nodes[pipeline.name], "report_status")
-                # A pipeline with no report_status of its own has the repository's.
-                self.problem(
-                    default if own is nodes[pipeline.name] else own, where, REPORT_STATUS_PROBLEM
-                )
-                return
-
     def check_needs(self, pipelines: list[Pipeline], nodes: dict[str, Node], where: str) -> None:
         """Each name in `needs` is another pipeline of the entry, and no pipeline ends up
         needing itself (it would wait forever)."""
         needs = {pipeline.name: pipeline.needs for pipeline in pipelines}
         for pipeline in pipelines:
             node, place = (
-                _value_node(nodes[pipeline.name], "needs"),
+                node_under(nodes[pipeline.name], "needs"),
                 f"{where}.{pipeline.name}.needs",
             )
             for name in pipeline.needs:
@@ -249,122 +207,6 @@ class _Reader(NodeReader):
             token_env=shared.token_env,
             notify=self.notify(fields.get("notify"), f"{where}.notify"),
         )
-
-    def triggers(
-        self, node: Node | None, where: str
-    ) -> tuple[PushTrigger | None, PullRequestTrigger | None]:
-        events = self.mapping(node, where, {"push": False, "pull_request": False}, "event")
-        if events is None:
-            return None, None
-        if not events:
-            self.problem(node, where, "names no event (use push and/or pull_request)")
-        push = pull_request = None
-        if "push" in events:
-            push = self.push(events["push"], f"{where}.push")
-        if "pull_request" in events:
-            pull_request = self.pull_request(events["pull_request"], f"{where}.pull_request")
-        return push, pull_request
-
-    def push(self, node: Node, where: str) -> PushTrigger:
-        if is_null(node):
-            return PushTrigger()
-        fields = self.mapping(node, where, PUSH_KEYS) or {}
-        if "paths" in fields and "paths_ignore" in fields:
-            message = "has both paths and paths_ignore; use one (a '!' pattern in paths excludes)"
-            self.problem(node, where, message)
-        return PushTrigger(
-            branches=self.globs(fields.get("branches"), f"{where}.branches"),
-            branches_ignore=self.globs(fields.get("branches_ignore"), f"{where}.branches_ignore")
-            or (),
-            tags=self.globs(fields.get("tags"), f"{where}.tags"),
-            tags_ignore=self.globs(fields.get("tags_ignore"), f"{where}.tags_ignore") or (),
-            deletions=self.boolean(fields.get("deletions"), f"{where}.deletions", False),
-            paths=self.globs(fields.get("paths"), f"{where}.paths"),
-            paths_ignore=self.globs(fields.get("paths_ignore"), f"{where}.paths_ignore") or (),
-        )
-
-    def pull_request(self, node: Node, where: str) -> PullRequestTrigger:
-        if is_null(node):
-            return PullRequestTrigger()
-        fields = self.mapping(self.without_path_filters(node, where), where, PULL_REQUEST_KEYS)
-        fields = fields or {}
-        types = DEFAULT_PULL_REQUEST_TYPES
-        if "types" in fields:
-            listed = self.strings(fields["types"], f"{where}.types")
-            for unknown in sorted(set(listed) - PULL_REQUEST_TYPES):
-                self.problem(fields["types"], f"{where}.types", f"unknown type {unknown!r}")
-            types = frozenset(listed)
-        return PullRequestTrigger(
-            types=types,
-            branches=self.globs(fields.get("branches"), f"{where}.branches"),
-            branches_ignore=self.globs(fields.get("branches_ignore"), f"{where}.branches_ignore")
-            or (),
-        )
-
-    def without_path_filters(self, node: Node, where: str) -> Node:
-        """The pull_request mapping without paths and paths_ignore, each reported with why."""
-        if not isinstance(node, MappingNode):
-            return node
-        kept = []
-        for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.value in PATH_KEYS:
-                message = (
-                    f"cannot filter by {key_node.value}: a pull_request delivery does not list "
-                    "the changed files (filter the push instead)"
-                )
-                self.problem(key_node, where, message)
-            else:
-                kept.append((key_node, value_node))
-        if len(kept) == len(node.value):
-            return node
-        return MappingNode(node.tag, kept, node.start_mark, node.end_mark, node.flow_style)
-
-    def notify(self, node: Node | None, where: str) -> tuple[Notify, ...]:
-        """A list of {url, on, secret_env}; a plain URL stands for {url: URL}, and one
-        entry alone counts as a list of one."""
-        if node is None:
-            return ()
-        if isinstance(node, SequenceNode):
-            if not node.value:
-                self.problem(node, where, "is an empty list")
-            items = [(item, f"{where}[{index}]") for index, item in enumerate(node.value)]
-        else:
-            items = [(node, where)]
-        targets: list[Notify] = []
-        for item, place in items:
-            target = self.notify_target(item, place)
-            if target is None:
-                continue
-            if any(other.url == target.url for other in targets):
-                self.problem(item, place, f"duplicate url {target.url!r}")
-                continue
-            targets.append(target)
-        return tuple(targets)
-
-    def notify_target(self, node: Node, where: str) -> Notify | None:
-        if isinstance(node, ScalarNode):
-            url = self.url(node, where)
-            return Notify(url) if url else None
-        fields = self.mapping(node, where, NOTIFY_KEYS)
-        if fields is None or "url" not in fields:
-            return None
-        url = self.url(fields["url"], f"{where}.url")
-        on = self.string(fields.get("on"), f"{where}.on", DEFAULT_NOTIFY_ON)
-        if on not in NOTIFY_ON:
-            choices = ", ".join(NOTIFY_ON)
-            self.problem(fields["on"], f"{where}.on", f"{on!r} is not one of {choices}")
-        secret_env = ""
-        if "secret_env" in fields:
-            secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
-        return Notify(url, on, secret_env) if url else None
-
-    def url(self, node: Node, where: str) -> str | None:
-        """An http:// or https:// URL, or None once the problem is reported."""
-        url = self.scalar(node, where, str, "a string")
-        if url is not None and not _is_http_url(url):
-            self.problem(node, where, f"{url!r} is not an http:// or https:// URL")
-            return None
-        return url
 
     def steps(
         self, node: Node | None, where: str, pipeline_timeout: int, shell: tuple[str, ...]
@@ -434,51 +276,6 @@ class _Reader(NodeReader):
             ),
         )
 
-    def globs(self, node: Node | None, where: str) -> tuple[Glob, ...] | None:
-        if node is None:
-            return None
-        globs = []
-        for pattern in self.strings(node, where):
-            try:
-                globs.append(compile_glob(pattern))
-            except BadGlob as error:
-                self.problem(node, where, f"bad pattern {pattern!r}: {error}")
-        return tuple(globs)
-
-    def env(self, node: Node | None, where: str) -> dict[str, str]:
-        fields = self.mapping(node, where, None, "variable") or {}
-        env = {}
-        for name, value_node in fields.items():
-            if not ENV_NAME.fullmatch(name) or RESERVED_ENV.fullmatch(name):
-                self.problem(value_node, where, f"{name!r} cannot be set by a pipeline")
-                continue
-            value = value_of(value_node)
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
-                self.problem(value_node, f"{where}.{name}", "must be a string (quote it)")
-                continue
-            env[name] = str(value)
-        return env
-
-    def env_reference(self, node: Node, where: str) -> str:
-        name = self.string(node, where, "")
-        if name:
-            self.check_variable_is_set(node, name, where)
-        return name
-
-    def secrets(self, node: Node | None, where: str) -> tuple[str, ...]:
-        if node is None:
-            return ()
-        names = tuple(self.strings(node, where))
-        for name in names:
-            self.check_variable_is_set(node, name, where)
-        return names
-
-    def check_variable_is_set(self, node: Node, name: str, where: str) -> None:
-        if not ENV_NAME.fullmatch(name):
-            self.problem(node, where, f"{name!r} is not an environment variable name")
-        elif not self.environ.get(name):
-            self.problem(node, where, f"names {name}, which is not set in hookrunner's environment")
-
     def queue(self, node: Node | None, where: str) -> str:
         name = self.string(node, where, "default")
         if not QUEUE_NAME.fullmatch(name):
@@ -496,22 +293,3 @@ def _needs_itself(name: str, needs: dict[str, tuple[str, ...]]) -> bool:
             seen.add(current)
             todo.extend(needs.get(current, ()))
     return False
-
-
-def _is_http_url(url: str) -> bool:
-    if any(char.isspace() or not char.isprintable() for char in url):
-        return False
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-
-
-def _value_node(mapping: Node, key: str) -> Node:
-    """The node under `key` in a mapping node, for a problem's line; else the mapping."""
-    for key_node, value_node in getattr(mapping, "value", []):
-        if isinstance(key_node, ScalarNode) and key_node.value == key:
-            return value_node
-    return mapping
