@@ -18,9 +18,9 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from runner.pipelines import DEFAULT_SHELL, Concurrency, Config, Pipeline, RepositoryEntry, Step
 from runner.pipelines_env import EnvReader
-from runner.pipelines_outbound import OutboundReader, node_under
+from runner.pipelines_outbound import OutboundReader
 from runner.pipelines_triggers import TriggerReader
-from runner.yaml_nodes import Problem, kind_of
+from runner.yaml_nodes import Problem, kind_of, node_under
 
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")

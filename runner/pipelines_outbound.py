@@ -7,6 +7,7 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from runner.pipelines import DEFAULT_NOTIFY_ON, NOTIFY_ON, Notify, Pipeline
 from runner.pipelines_env import EnvReader
+from runner.yaml_nodes import node_under
 
 NOTIFY_KEYS = {"url": True, "on": False, "secret_env": False}
 REPORT_STATUS_PROBLEM = "report_status needs token_env: the variable holding a GitHub token"
@@ -86,11 +87,3 @@ def _is_http_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-
-
-def node_under(mapping: Node, key: str) -> Node:
-    """The node under `key` in a mapping node, for a problem's line; else the mapping."""
-    for key_node, value_node in getattr(mapping, "value", []):
-        if isinstance(key_node, ScalarNode) and key_node.value == key:
-            return value_node
-    return mapping

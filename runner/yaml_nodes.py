@@ -138,3 +138,11 @@ def seconds_of(value: Any) -> int | None:
     hours, minutes, seconds = (int(part or 0) for part in found.groups())
     total = hours * 3600 + minutes * 60 + seconds
     return total or None
+
+
+def node_under(mapping: Node, key: str) -> Node:
+    """The node under `key` in a mapping node, for a problem's line; else the mapping."""
+    for key_node, value_node in getattr(mapping, "value", []):
+        if isinstance(key_node, ScalarNode) and key_node.value == key:
+            return value_node
+    return mapping
