@@ -14,7 +14,8 @@ from django_tasks_db.models import DBTaskResult
 
 from runner import outgoing
 from runner.models import Delivery, LogChunk, Outgoing, Run
-from runner.outgoing import attempt, send_outgoing
+from runner.outgoing import send_outgoing
+from runner.outgoing_attempt import attempt
 from runner.run_ended import run_ended
 from tests.conftest import SignedDelivery, executed
 from tests.fake_github import Answer, FakeGitHub

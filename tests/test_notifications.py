@@ -13,7 +13,7 @@ from django_tasks_db.models import DBTaskResult
 
 from runner.github import sign
 from runner.models import Delivery, LogChunk, Outgoing, Run
-from runner.outgoing import notifies
+from runner.outgoing_bodies import notifies
 from runner.run_ended import run_ended
 from tests.conftest import SignedDelivery, executed
 from tests.fake_github import Answer, FakeGitHub
