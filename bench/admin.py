@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.admin_data import SUPERUSER, prepare_database  # noqa: E402
 from bench.admin_plan import BIG_RUN_ID, RUNS  # noqa: E402
+from bench.common import met, print_load  # noqa: E402
 from bench.receiver import configure_own_server  # noqa: E402
 
 TARGET_MS = 300.0
@@ -230,10 +231,6 @@ def bench(always_profile: bool) -> dict:
     }
 
 
-def met(condition: bool) -> str:
-    return "target met" if condition else "target NOT met"
-
-
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuild", action="store_true", help="build the database again")
@@ -247,7 +244,7 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     arguments = parse_arguments()
-    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    print_load("before")
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-admin-") as data_dir:
         configure_own_server(Path(data_dir), runs=0)
         seconds = prepare_database(Path(data_dir), arguments.rebuild)
@@ -260,7 +257,7 @@ def main() -> int:
         connections.close_all()
     if seconds is not None:
         print(f"build time {seconds:.1f} s")
-    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    print_load("after")
     print(json.dumps(figures))
     return 0
 

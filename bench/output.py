@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import met, output_log, print_load  # noqa: E402
 from bench.receiver import PAYLOAD_FILE, configure_own_server, migrate, stop  # noqa: E402
 from bench.trigger import start_worker, wait_until_finished  # noqa: E402
 
@@ -201,16 +202,10 @@ def bench_memory(rss_mb_200: float, log: Path) -> float:
     return rss_mb_20
 
 
-def met(condition: bool) -> str:
-    return "target met" if condition else "target NOT met"
-
-
 def main() -> int:
-    descriptor, name = tempfile.mkstemp(prefix="hookrunner-bench-output-", suffix=".log")
-    os.close(descriptor)
-    log = Path(name)
+    log = output_log("output")
     print(f"worker output: {log}", flush=True)
-    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    print_load("before")
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-output-") as data_dir:
         data_dir = Path(data_dir)
         configure(data_dir)

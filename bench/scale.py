@@ -38,6 +38,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import met, output_log, print_load  # noqa: E402
 from bench.output import queue_run  # noqa: E402
 from bench.receiver import configure_own_server, migrate, stop  # noqa: E402
 from bench.trigger import start_worker  # noqa: E402
@@ -168,8 +169,7 @@ def print_round(figures: dict, base_rps: float) -> None:
     target = TARGETS.get(workers)
     verdict = ""
     if target:
-        met = "target met" if speedup >= target else "target NOT met"
-        verdict = f" ({met}: at least {target}x)"
+        verdict = f" ({met(speedup >= target)}: at least {target}x)"
     claims = ", ".join(f"{seconds:.2f}" for seconds in figures["first_claims"])
     print(f"{workers} worker{'s' if workers > 1 else ''}: {figures['rps']:.2f} runs/s, "
           f"{speedup:.2f}x one worker{verdict}")  # fmt: skip
@@ -194,11 +194,9 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     server = arguments.server.rstrip("/")
-    descriptor, name = tempfile.mkstemp(prefix="hookrunner-bench-scale-", suffix=".log")
-    os.close(descriptor)
-    log = Path(name)
+    log = output_log("scale")
     print(f"worker output: {log}", flush=True)
-    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    print_load("before")
     recreate_database(server)
     try:
         with tempfile.TemporaryDirectory(prefix="hookrunner-bench-scale-") as data_dir:

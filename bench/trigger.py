@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import met, output_log, print_load  # noqa: E402
 from bench.receiver import (  # noqa: E402
     PAYLOAD_FILE,
     Target,
@@ -179,10 +180,6 @@ def idle_cpu_pct(pid: int, seconds: float) -> float:
     return used / elapsed * 100
 
 
-def met(value: float, target: float) -> str:
-    return "target met" if value < target else "target NOT met"
-
-
 def bench(target: Target, out: Path, deliveries: int, idle_seconds: float, log: Path) -> dict:
     body = PAYLOAD_FILE.read_bytes()
     worker = start_worker(log)
@@ -193,14 +190,14 @@ def bench(target: Target, out: Path, deliveries: int, idle_seconds: float, log: 
         latencies = [timing["running"] for timing in timings]
         p50, p95 = percentile(latencies, 0.50), percentile(latencies, 0.95)
         print(f"trigger: {deliveries} deliveries one at a time, POST to step running")
-        print(f"  p50 {p50:.1f} ms ({met(p50, 100)}: under 100 ms)")
-        print(f"  p95 {p95:.1f} ms ({met(p95, 250)}: under 250 ms)")
+        print(f"  p50 {p50:.1f} ms ({met(p50 < 100)}: under 100 ms)")
+        print(f"  p95 {p95:.1f} ms ({met(p95 < 250)}: under 250 ms)")
         print(f"  min {min(latencies):.1f} ms, max {max(latencies):.1f} ms")
         print_stages(timings)
         time.sleep(1)  # let the last run's aftermath settle
         idle = idle_cpu_pct(worker.pid, idle_seconds)
         print(
-            f"idle worker: {idle:.2f}% of one core over {idle_seconds:.0f} s ({met(idle, 3)}: 3%)"
+            f"idle worker: {idle:.2f}% of one core over {idle_seconds:.0f} s ({met(idle < 3)}: 3%)"
         )
     finally:
         stop(worker)
@@ -212,11 +209,9 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=50)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     arguments = parser.parse_args()
-    descriptor, name = tempfile.mkstemp(prefix="hookrunner-bench-trigger-", suffix=".log")
-    os.close(descriptor)
-    log = Path(name)
+    log = output_log("trigger")
     print(f"receiver and worker output: {log}", flush=True)
-    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    print_load("before")
     with tempfile.TemporaryDirectory(prefix="hookrunner-bench-trigger-") as data_dir:
         target = configure_own_server(Path(data_dir), runs=0)
         out = Path(data_dir) / "started"
