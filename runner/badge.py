@@ -49,8 +49,9 @@ def last_finished_status(repository: str, pipeline: str, branch: str = "") -> st
     Repository names compare case-insensitively (GitHub's rule), pipelines exactly."""
     if "\x00" in repository + pipeline + branch:
         return None  # never stored, and PostgreSQL refuses it even in a comparison
-    # One query. Only an index on (LOWER(repository), pipeline, finished_at DESC, id DESC)
-    # WHERE finished_at IS NOT NULL spares it a scan of all runs; none exists yet.
+    # One query, served by the run_badge_lookup index (LOWER(repository), pipeline,
+    # finished_at DESC, id DESC WHERE finished_at IS NOT NULL); ?branch= then checks the
+    # ref of each row that index yields, newest first.
     runs = Run.objects.alias(repository_lower=Lower("repository")).filter(
         repository_lower=repository.lower(), pipeline=pipeline, finished_at__isnull=False
     )

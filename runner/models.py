@@ -175,7 +175,7 @@ class Run(models.Model):
         SKIPPED = "skipped", "skipped"
 
     # Statuses a run never leaves.
-    ENDED = frozenset({"succeeded", "failed", "timed_out", "cancelled", "error", "skipped"})
+    ENDED = frozenset(Status) - {Status.WAITING, Status.QUEUED, Status.RUNNING}
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="runs")
     repository = models.CharField(max_length=200)
@@ -280,6 +280,10 @@ class Run(models.Model):
         ):
             return "asked to stop"
         return "already finished"
+
+    def skip_pending_steps(self) -> None:
+        """Once the run has ended, the steps it never started are skipped."""
+        self.steps.filter(status=Step.Status.PENDING).update(status=Step.Status.SKIPPED)
 
     def cancel_reason(self) -> str | None:
         """Why someone asked to cancel this running run, or None if nobody did."""
@@ -415,9 +419,9 @@ class WorkerSeen(models.Model):
 
     @classmethod
     def beat(cls, name: str, queues: str) -> None:
-        cls.objects.update_or_create(
-            name=name, defaults={"queues": queues, "seen_at": timezone.now()}
-        )
+        # One UPDATE every beat; the row is created only by the first.
+        if not cls.objects.filter(name=name).update(queues=queues, seen_at=timezone.now()):
+            cls.objects.create(name=name, queues=queues)
 
 
 class Outgoing(models.Model):

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from runner.models import Run
+from runner.text import duration_words
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def final_status_body(run: Run) -> dict[str, Any]:
     """success, failure or error (STATES), with what happened and how long it took."""
     description = run.detail or run.get_status_display()
     if run.duration is not None:
-        description += f" ({took(run.duration.total_seconds())})"
+        description += f" ({duration_words(run.duration.total_seconds())})"
     return status_body(run, STATES.get(run.status, "error"), description)
 
 
@@ -131,13 +132,6 @@ def previous_status(run: Run) -> str | None:
 def one_line(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def took(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes}m {seconds:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
 
 
 def _iso(moment: Any) -> str | None:

@@ -1,7 +1,6 @@
 """Find runs whose worker died mid-run, mark them lost, and end what they left running."""
 
 import logging
-import os
 import signal
 import socket
 from datetime import datetime, timedelta
@@ -11,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from runner.executor import kill_group
 from runner.models import Run, Step, clipped
 from runner.run_ended import run_ended
 
@@ -57,15 +57,8 @@ def _reap(run: Run, silent_since: datetime) -> bool:
 def _end_steps(run: Run) -> None:
     for step in run.steps.filter(status=Step.Status.RUNNING):
         if step.pid and run.worker.rsplit(":", 1)[0] == socket.gethostname():
-            _kill_leftovers(step.pid)
+            # The step ran in its own session, so its group outlived its worker.
+            kill_group(step.pid, signal.SIGKILL)
+            logger.warning("killed process group %s left by a dead worker", step.pid)
         step.finish(Step.Status.FAILED, None)
-    run.steps.filter(status=Step.Status.PENDING).update(status=Step.Status.SKIPPED)
-
-
-def _kill_leftovers(pgid: int) -> None:
-    # The step ran in its own session, so its group outlived the worker that started it.
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return
-    logger.warning("killed process group %s left by a dead worker", pgid)
+    run.skip_pending_steps()

@@ -150,7 +150,7 @@ def _contains(chunks: Iterable[tuple[int, str]], value: str) -> bool:
 def _redact_step(step_id: int, value: str, redaction: Redaction) -> None:
     with write_transaction():
         changed = 0
-        for pk, text in redacted_chunks(_chunks_of(step_id, lock=True), value):
+        for pk, text in redacted_chunks(_chunks_of(step_id), value):
             LogChunk.objects.filter(pk=pk).update(text=text)
             changed += 1
         if changed:
@@ -159,10 +159,10 @@ def _redact_step(step_id: int, value: str, redaction: Redaction) -> None:
             )
 
 
-def _chunks_of(step_id: int, lock: bool = False) -> Iterator[tuple[int, str]]:
+def _chunks_of(step_id: int) -> Iterator[tuple[int, str]]:
     """(pk, text) of a step's chunks in seq order, read BATCH at a time, with no cursor
     left open between batches; with `lock`, locked until the transaction ends (PostgreSQL)."""
-    chunks = LogChunk.objects.select_for_update() if lock else LogChunk.objects.all()
+    chunks = LogChunk.objects.select_for_update()
     after = -1
     while True:
         batch = list(

@@ -22,9 +22,8 @@ def execute_run(context: TaskContext) -> None:
     run = Run.objects.filter(task_id=context.task_result.id).first()
     if run is None:
         return  # cancelled while waiting for its turn, after this task was queued
-    if WORKER_STOP.requested():
-        try_again_later(run)  # for another worker, or this one restarted
-    elif worker.execute(run) == WAITING:
+    # A stopping worker hands it back, for another worker or this one restarted.
+    if WORKER_STOP.requested() or worker.execute(run) == WAITING:
         try_again_later(run)
 
 

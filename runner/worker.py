@@ -80,6 +80,7 @@ def _execute_claimed(run: Run) -> tuple[str, str]:
         return _Execution(run, root).run_steps()
     finally:
         if keep:
+            # keep_workspace needs checkout: true, whose workspace is always this folder.
             run.kept_workspace = str(root / "workspace")
         else:
             shutil.rmtree(root, ignore_errors=True)
@@ -110,24 +111,20 @@ class _Execution:
         steps = Step.objects.bulk_create(
             Step(run=self.run, index=index, name=spec.name) for index, spec in enumerate(specs)
         )
-        ending = None
         for step, spec in zip(steps, specs, strict=True):
-            if ending is None:
-                ending = self.before_step(spec)
+            ending = self.before_step(spec)
             if ending is None:
                 bounded_by_pipeline = self.remaining() < spec.timeout
                 ending = self.ending(spec, self.run_step(step, spec), bounded_by_pipeline)
-            else:
-                step.status = Step.Status.SKIPPED
-                step.save(update_fields=["status"])
-        return ending or (Run.Status.SUCCEEDED, f"{counted(len(steps), 'step')} succeeded")
+            if ending is not None:
+                self.run.skip_pending_steps()
+                return ending
+        return Run.Status.SUCCEEDED, f"{counted(len(steps), 'step')} succeeded"
 
     def before_step(self, spec: StepSpec) -> tuple[str, str] | None:
         """Why the run ends before `spec` starts, or None if it may start."""
-        if self.should_stop():
+        if self.should_stop() or WORKER_STOP.requested():
             return Run.Status.CANCELLED, f"{self.stop_cause()} before step {spec.name}"
-        if WORKER_STOP.requested():
-            return Run.Status.CANCELLED, f"the worker was stopped before step {spec.name}"
         return None
 
     def run_step(self, step: Step, spec: StepSpec) -> ProcessOutcome:

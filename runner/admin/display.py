@@ -6,6 +6,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from runner.models import Run
+from runner.text import duration_words
 
 # A symbol and a word for every status: colour helps, but never carries the meaning alone.
 SYMBOLS = {
@@ -29,13 +30,7 @@ def status_badge(status: str, label: str) -> SafeString:
 
 
 def duration_text(duration: timedelta | None) -> str:
-    if duration is None:
-        return "\u2013"
-    seconds = duration.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes}m {seconds:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
+    return "\u2013" if duration is None else duration_words(duration.total_seconds())
 
 
 def branch_or_pull_request(run: Run) -> str:

@@ -105,7 +105,8 @@ class RunAdmin(ReadOnlyAdmin):
 
     def live(self, request: HttpRequest, run_id: int) -> JsonResponse:
         """What changed since the chunk the page shows last: for its script."""
-        run = get_object_or_404(Run, pk=run_id)
+        # Polled every second while the page is open: the definition is not needed.
+        run = get_object_or_404(Run.objects.defer("definition"), pk=run_id)
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         after = request.GET.get("after", "0")
