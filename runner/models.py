@@ -260,17 +260,18 @@ class Run(models.Model):
         """Cancel now if queued or waiting, or ask the worker to stop it if running; what
         happened. `reason` starts the run's detail ("cancelled by ... before it started")."""
         now = timezone.now()
-        if Run.objects.filter(
-            pk=self.pk, status__in=[Run.Status.QUEUED, Run.Status.WAITING]
-        ).update(
-            status=Run.Status.CANCELLED,
-            finished_at=now,
+        values = {
+            "status": Run.Status.CANCELLED, "finished_at": now,
             **clipped(Run, detail=f"{reason} before it started"),
-        ):
+        }  # fmt: skip
+        waiting_or_queued = [Run.Status.QUEUED, Run.Status.WAITING]
+        if Run.objects.filter(pk=self.pk, status__in=waiting_or_queued).update(**values):
+            for name, value in values.items():
+                setattr(self, name, value)
             # Imported here: runner.run_ended itself builds on these models.
             from runner.run_ended import run_ended
 
-            run_ended(Run.objects.get(pk=self.pk))
+            run_ended(self)
             return "cancelled"
         # The worker reads the reason back from detail when it stops the run.
         if (

@@ -12,10 +12,12 @@ from runner.tasks import queue_execution
 def settle_waiting(repository: str, sha: str) -> list[Run]:
     """Queue or skip every waiting run of `repository` at `sha` whose needs are decided;
     the runs skipped (their own end may release others)."""
+    runs = list(Run.objects.filter(repository=repository, sha=sha).order_by("pk"))
+    # The newest run of each pipeline at this sha: what a waiting run's needs look at.
+    newest = {run.pipeline: run for run in runs}
     skipped = []
-    waiting = Run.objects.filter(repository=repository, sha=sha, status=Run.Status.WAITING)
-    for run in waiting:
-        verdict = _verdict(run)
+    for run in (run for run in runs if run.status == Run.Status.WAITING):
+        verdict = _verdict(run.definition.get("needs", []), newest)
         if verdict == "ready":
             _queue(run)
         elif verdict and _skip(run, verdict):
@@ -23,10 +25,9 @@ def settle_waiting(repository: str, sha: str) -> list[Run]:
     return skipped
 
 
-def _verdict(run: Run) -> str:
+def _verdict(needs: list[str], newest: dict[str, Run]) -> str:
     """ "ready", or why the run is skipped, or "" while a run it needs has not ended."""
-    newest = _newest_runs(run, run.definition.get("needs", []))
-    for name in run.definition.get("needs", []):
+    for name in needs:
         needed = newest.get(name)
         if needed is None:
             return f"skipped: it needs {name}, which has no run for this commit"
@@ -35,14 +36,6 @@ def _verdict(run: Run) -> str:
         if needed.status != Run.Status.SUCCEEDED:
             return f"skipped: it needs {name}, whose run {needed.pk} {needed.get_status_display()}"
     return "ready"
-
-
-def _newest_runs(run: Run, names: list[str]) -> dict[str, Run]:
-    newest: dict[str, Run] = {}
-    candidates = Run.objects.filter(repository=run.repository, sha=run.sha, pipeline__in=names)
-    for candidate in candidates.order_by("pk").only("pk", "pipeline", "status"):
-        newest[candidate.pipeline] = candidate
-    return newest
 
 
 def _queue(run: Run) -> None:
@@ -57,8 +50,13 @@ def _queue(run: Run) -> None:
 
 
 def _skip(run: Run, why: str) -> bool:
-    return bool(
-        Run.objects.filter(pk=run.pk, status=Run.Status.WAITING).update(
-            status=Run.Status.SKIPPED, finished_at=timezone.now(), **clipped(Run, detail=why)
-        )
-    )
+    values = {
+        "status": Run.Status.SKIPPED,
+        "finished_at": timezone.now(),
+        **clipped(Run, detail=why),
+    }
+    if not Run.objects.filter(pk=run.pk, status=Run.Status.WAITING).update(**values):
+        return False
+    for name, value in values.items():
+        setattr(run, name, value)
+    return True

@@ -8,11 +8,13 @@ from runner.outgoing import queue_ended
 
 
 def run_ended(run: Run) -> None:
-    ended = [run]
+    runs_ended([run])
+
+
+def runs_ended(ended: list[Run]) -> None:
+    """run_ended for each of `ended`, and for each run their ends skip in turn."""
     while ended:
         finished = ended.pop()
-        if finished is not run:
-            finished.refresh_from_db()  # skipped by settle_waiting, which updated the row
         queue_ended(finished)
         if finished.sha:
             ended.extend(settle_waiting(finished.repository, finished.sha))

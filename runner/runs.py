@@ -1,13 +1,12 @@
 """Turn a delivery's matching pipelines into Run rows and their queued tasks."""
 
-from django.db import transaction
-
+from runner.db import write_transaction
 from runner.github import Event
 from runner.models import Run, clipped
 from runner.needs import settle_waiting
 from runner.outgoing import queue_started
 from runner.pipelines import Pipeline, is_from_fork
-from runner.run_ended import run_ended
+from runner.run_ended import runs_ended
 from runner.tasks import queue_execution
 
 # What a re-run takes over from the run it repeats.
@@ -50,16 +49,14 @@ def start_runs(delivery_pk: int, event: Event, pipelines: list[Pipeline]) -> lis
     if any(pipeline.needs for pipeline in pipelines):
         # What they need may have succeeded already, or may not run for this commit: a
         # run skipped at once ends here, and goes through run_ended like any other.
-        for skipped in settle_waiting(event.repository, event.sha):
-            skipped.refresh_from_db()
-            run_ended(skipped)
+        runs_ended(settle_waiting(event.repository, event.sha))
     return [run.pk for run in runs]
 
 
 def rerun(run: Run, by: str = "") -> Run:
     """A new queued run of the same pipeline definition, commit and delivery; `by` is who
     asked for it. Asked for by a person, it does not wait for what its pipeline needs."""
-    with transaction.atomic():
+    with write_transaction():
         again = Run.objects.create(
             **{name: getattr(run, name) for name in REPEATED_FIELDS},
             task_id=queue_execution(run.queue),
