@@ -147,6 +147,8 @@ class Checkout:
         # A wait with a timeout returns once git exits, before sh's reader thread has
         # handed over the last output; waiting on the process itself joins that thread.
         command.process.wait()
+        # What git left in its group (an ssh it started) ends with it, as a step's does.
+        kill_group(command.pid, signal.SIGKILL)
         self._pass_output()
 
     def _pass_output(self) -> None:

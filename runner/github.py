@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ SIGNATURE_PREFIX = "sha256="
 ACTED_ON_EVENTS = frozenset({"push", "pull_request"})
 MAX_DELIVERY_ID_LENGTH = 100
 MAX_EVENT_NAME_LENGTH = 64
+# owner/name as GitHub allows them.
+REPOSITORY_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 TYPE_NAMES = {str: "string", int: "number", bool: "boolean"}
 # GitHub's push payload lists at most this many commits, and (taken as the cap here) at
 # most this many paths in each commit's added, modified and removed lists.

@@ -231,4 +231,9 @@ def _succeeded(method: str, path: str, token: str, timeout: float | None) -> Res
         attempts += 1
         if verdict.outcome != Outcome.RETRY or attempts >= settings.OUTGOING_ATTEMPTS:
             raise GitHubError(verdict, response)
-        time.sleep(settings.OUTGOING_RETRY_SECONDS * 2 ** (attempts - 1))
+        time.sleep(backoff(attempts - 1))
+
+
+def backoff(retries_before: int) -> float:
+    """Seconds to wait before the next try, doubling from OUTGOING_RETRY_SECONDS."""
+    return settings.OUTGOING_RETRY_SECONDS * 2**retries_before

@@ -31,6 +31,7 @@ from runner.outgoing_bodies import (
     status_body,
     status_url,
 )
+from runner.pipelines import DEFAULT_NOTIFY_ON
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ def queue_ended(run: Run) -> None:
         return
     previous = previous_status(run)
     for entry in entries:
-        if entry.get("url") and notifies(entry.get("on") or "always", run.status, previous):
+        if entry.get("url") and notifies(
+            entry.get("on") or DEFAULT_NOTIFY_ON, run.status, previous
+        ):
             _create(run, Outgoing.Kind.NOTIFICATION, entry["url"], notification_body(run, previous))
 
 

@@ -51,7 +51,7 @@ def attempt(outgoing: Outgoing, waited: int = 0) -> tuple[float, int] | None:
             _finish(outgoing, Outgoing.State.GAVE_UP, stale)
             return None
         if _behind_earlier_status(outgoing, run):
-            delay = settings.OUTGOING_RETRY_SECONDS * 2**waited
+            delay = github_api.backoff(waited)
             return min(delay, MOST_ORDER_WAIT_SECONDS), waited + 1
     try:
         url, headers, body, secret = _prepared(outgoing, run)
@@ -172,7 +172,7 @@ def _record(
             outgoing.state = Outgoing.State.GAVE_UP
             outgoing.error = f"gave up after {failures} failed attempts: {reason}"
         else:
-            again = settings.OUTGOING_RETRY_SECONDS * 2 ** (failures - 1), 0
+            again = github_api.backoff(failures - 1), 0
     outgoing.error = clipped(Outgoing, error=outgoing.error)["error"]
     outgoing.save(update_fields=["attempts", "state", "error"])
     _log(outgoing, status, entry["error"], again)

@@ -33,7 +33,6 @@ STATES = {
     # failure of its own. The description says "skipped: ...".
     Run.Status.SKIPPED: "success",
 }
-NOTIFY_RULES = ("always", "failure", "changes")
 
 
 def reports_status(run: Run) -> bool:

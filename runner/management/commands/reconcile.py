@@ -4,7 +4,6 @@ Safe from a timer: hookrunner answers a delivery it already processed as a dupli
 """
 
 import os
-import re
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from runner import github_api
+from runner.github import REPOSITORY_NAME
 from runner.pipelines_file import PipelinesError, load_pipelines
 from runner.reconcile import (
     MAX_REDELIVERIES,
@@ -25,7 +25,6 @@ from runner.reconcile import (
 )
 from runner.text import counted
 
-REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 # Items read from GitHub's list at most (100 a page), however many it has.
 MAX_LISTED = 10_000
 # What a refusal of these means, for the person reading it.
@@ -68,7 +67,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="only list, redeliver none")
 
     def handle(self, *args, repository: str, **options) -> None:
-        if not REPOSITORY.fullmatch(repository):
+        if not REPOSITORY_NAME.fullmatch(repository):
             raise CommandError(f"{repository!r} is not OWNER/REPO")
         if options["limit"] < 0:
             raise CommandError("--limit cannot be negative")

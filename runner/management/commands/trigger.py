@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from runner import intake
-from runner.github import BadDelivery, Event, event_from_payload
+from runner.github import REPOSITORY_NAME, BadDelivery, Event, event_from_payload
 from runner.models import Delivery
 from runner.pipelines import Config, is_from_fork, match
 from runner.pipelines_file import PipelinesError, load_pipelines
@@ -27,7 +27,6 @@ EVENTS = ("push", "pull_request")
 LOCAL_PREFIX = "local-"
 NO_SHA = "0" * 40
 SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 # Options that belong to one event only; given for the other, they are refused.
 PUSH_ONLY = ("ref", "before", "changed")
 PULL_REQUEST_ONLY = ("action", "base", "head", "number", "fork")
@@ -145,7 +144,7 @@ def _check_options(repository: str, event: str, options: dict[str, Any]) -> None
             f"unknown event {event!r}: trigger builds push and pull_request deliveries "
             "(the only events hookrunner runs pipelines on)"
         )
-    if not REPOSITORY.fullmatch(repository):
+    if not REPOSITORY_NAME.fullmatch(repository):
         raise CommandError(f"{repository!r} is not OWNER/REPO")
     others = PULL_REQUEST_ONLY if event == "push" else PUSH_ONLY
     given = [f"--{name}" for name in others if options[name] is not None]
@@ -158,7 +157,7 @@ def _check_options(repository: str, event: str, options: dict[str, Any]) -> None
     for name in ("sha", "before"):
         if options[name] is not None and not SHA.fullmatch(options[name]):
             raise CommandError(f"--{name} {options[name]!r} is not a commit id (40 hex digits)")
-    if options["fork"] is not None and not REPOSITORY.fullmatch(options["fork"]):
+    if options["fork"] is not None and not REPOSITORY_NAME.fullmatch(options["fork"]):
         raise CommandError(f"--fork {options['fork']!r} is not OWNER/REPO")
     if options["number"] is not None and options["number"] < 1:
         raise CommandError("--number must be a positive pull request number")
