@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from runner import worker
-from runner.models import LogChunk, Run
+from runner.models import LogChunk, Run, Step
 from runner.runs import rerun
 from tests.conftest import SignedDelivery, executed, output_of
 from tests.worker_processes import group_members
@@ -353,3 +353,79 @@ def test_run_and_steps_record_when_they_started_and_ended(pipelines, push):
     assert nap.duration.total_seconds() >= 0.3
     assert run.duration >= nap.duration + never.duration
     assert (skipped.started_at, skipped.duration) == (None, None)
+
+
+def start_in_a_thread(run_id: int) -> threading.Thread:
+    execution = threading.Thread(target=executed_in_a_thread, args=(run_id,))
+    execution.start()
+    return execution
+
+
+def wait_for_output(run_id: int, text: str) -> Step:
+    deadline = time.monotonic() + 20
+    while True:
+        step = Step.objects.filter(run_id=run_id, status="running").first()
+        if step and output_of(step) == text:
+            return step
+        assert time.monotonic() < deadline, f"never saw {text!r} stored while running"
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_output_is_stored_while_the_step_still_runs(pipelines, post_delivery, settings):
+    settings.STEP_KILL_GRACE_SECONDS = 1
+    pipelines(HANGING)
+    (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    execution = start_in_a_thread(run_id)
+    step = wait_for_output(run_id, "started\n")
+    assert Step.objects.get(pk=step.pk).finished_at is None
+    Run.objects.get(pk=run_id).request_cancel()
+    execution.join(timeout=20)
+
+
+def test_pipeline_timeout_kills_the_children_left_in_the_background(
+    pipelines, push, settings, tmp_path
+):
+    settings.STEP_KILL_GRACE_SECONDS = 1
+    pipelines(f"""\
+        ci:
+          on: {{push: null}}
+          timeout: 2s
+          steps:
+            - {{name: hang, run: 'echo $$ > {tmp_path}/pgid; sleep 300 & sleep 300'}}
+        """)
+    (run,) = push()
+    assert (run.status, run.detail) == ("timed_out", "pipeline timed out after 2s, in step hang")
+    assert wait_until_empty(int((tmp_path / "pgid").read_text()))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_in_progress_stops_the_running_run_of_the_group_and_says_why(
+    pipelines, post_delivery, settings, tmp_path
+):
+    settings.STEP_KILL_GRACE_SECONDS = 1
+    # The first run of the group hangs; the next one finds the marker and is quick.
+    pipelines(f"""\
+        deploy:
+          on: {{push: null}}
+          concurrency: {{group: production, cancel_in_progress: true}}
+          steps:
+            - name: ship
+              run: |
+                test -e {tmp_path}/first && exit 0
+                touch {tmp_path}/first; echo $$ > {tmp_path}/pgid
+                echo started; sleep 60
+        """)
+    (older_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    execution = start_in_a_thread(older_id)
+    wait_for_output(older_id, "started\n")
+    (newer_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    assert worker.execute(Run.objects.get(pk=newer_id)) == "waiting"
+    execution.join(timeout=20)
+    older = Run.objects.get(pk=older_id)
+    assert (older.status, older.detail) == (
+        "cancelled",
+        f"cancelled by run {newer_id}, newer in concurrency group production during step ship",
+    )
+    assert wait_until_empty(int((tmp_path / "pgid").read_text()))
+    assert executed(newer_id).status == "succeeded"
