@@ -39,7 +39,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from runner.health import pipelines_state, queued_by_queue, workers_alive_since
+from runner.health import OK, pipelines_state, queued_by_queue, workers_alive_since
 from runner.models import Delivery, Run, Step
 from runner.pipelines_store import pipelines_in_force
 
@@ -77,7 +77,7 @@ class DatabaseCollector(Collector):
             ("run__repository", "run__pipeline", "name"),
         )
         _count_workers(workers, now)
-        valid.add_metric([], 1 if pipelines_state() == "ok" else 0)
+        valid.add_metric([], 1 if pipelines_state() == OK else 0)
         return iter(
             (deliveries, runs, depth, oldest, run_durations, step_durations, workers, valid)
         )

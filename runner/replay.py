@@ -58,7 +58,7 @@ def replay(delivery: Delivery, dry_run: bool = False) -> Replay:
         return result
     starting = [verdict.pipeline for verdict in verdicts if verdict.starts]
     with write_transaction():
-        run_ids = start_runs(delivery.pk, event, starting)
-        detail = f"replayed: started {len(run_ids)} run(s): {', '.join(result.starting)}"
+        result.run_ids.extend(start_runs(delivery.pk, event, starting))
+        detail = f"replayed: started {len(result.run_ids)} run(s): {', '.join(result.starting)}"
         Delivery.objects.set_outcome(delivery.pk, Delivery.Status.ACCEPTED, detail)
-    return Replay(event.repository, verdicts, run_ids)
+    return result

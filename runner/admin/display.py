@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from runner.models import Run
+from runner.models import Run, Step
 from runner.text import duration_words
 
 # A symbol and a word for every status: colour helps, but never carries the meaning alone.
@@ -27,6 +27,11 @@ def status_badge(status: str, label: str) -> SafeString:
     return format_html(
         '<span class="hr-status hr-status-{}">{} {}</span>', status, SYMBOLS.get(status, ""), label
     )
+
+
+def badge_of(row: Run | Step) -> SafeString:
+    """The status badge of a run or a step."""
+    return status_badge(row.status, row.get_status_display())
 
 
 def duration_text(duration: timedelta | None) -> str:

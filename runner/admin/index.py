@@ -8,7 +8,7 @@ from django.db.models import Max
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from runner.admin.display import status_badge
+from runner.admin.display import badge_of
 from runner.models import Run
 
 
@@ -23,7 +23,7 @@ class LastRun:
 
     @property
     def badge(self) -> SafeString:
-        return status_badge(self.run.status, self.run.get_status_display())
+        return badge_of(self.run)
 
     @classmethod
     def of(cls, run: Run) -> "LastRun":

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Max
 from django.utils.safestring import SafeString
 
-from runner.admin.display import duration_text, status_badge
+from runner.admin.display import badge_of, commit_link, duration_text, status_badge
 from runner.ansi import ansi_to_html
 from runner.models import LogChunk, Outgoing, Run, Step
 
@@ -49,7 +49,7 @@ def run_page_context(run: Run) -> dict[str, Any]:
         StepShown(
             step,
             ansi_to_html("".join(texts.get(step.pk, []))),
-            status_badge(step.status, step.get_status_display()),
+            badge_of(step),
             duration_text(step.duration),
         )
         for step in run.steps.all()
@@ -57,7 +57,8 @@ def run_page_context(run: Run) -> dict[str, Any]:
     return {
         "run": run,
         "steps": steps,
-        "status": status_badge(run.status, run.get_status_display()),
+        "status": badge_of(run),
+        "commit": commit_link(run),
         "took": duration_text(run.duration),
         "finished": run.status in Run.ENDED,
         "definition": json.dumps(run.definition, indent=2),
@@ -93,14 +94,14 @@ def live_update(run: Run, after: int) -> dict[str, Any]:
         .values_list("pk", "step_id", "text")[:LIVE_CHUNKS]
     )
     return {
-        "status": str(status_badge(run.status, run.get_status_display())),
+        "status": str(badge_of(run)),
         "detail": run.detail,
         "took": duration_text(run.duration),
         "finished": run.status in Run.ENDED and len(chunks) < LIVE_CHUNKS,
         "steps": [
             {
                 "id": step.pk,
-                "status": str(status_badge(step.status, step.get_status_display())),
+                "status": str(badge_of(step)),
                 "exit_code": step.exit_code,
                 "took": duration_text(step.duration),
             }

@@ -12,7 +12,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from runner.admin.common import ReadOnlyAdmin
-from runner.admin.display import branch_or_pull_request, commit_link, duration_text, status_badge
+from runner.admin.display import badge_of, branch_or_pull_request, commit_link, duration_text
 from runner.admin.run_page import live_update, run_page_context
 from runner.models import Run
 from runner.redact import redact
@@ -71,7 +71,7 @@ class RunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_shown(self, run: Run):
-        return status_badge(run.status, run.get_status_display())
+        return badge_of(run)
 
     @admin.display(description="branch or PR")
     def branch(self, run: Run) -> str:
