@@ -113,7 +113,6 @@ def _repeat_detail(original: Delivery) -> str:
 
 
 def _process(pk: int, event: Event, config: Config | None) -> Answer:
-    run_ids: list[int] = []
     try:
         status, detail, starting = _decide(event, config)
         # Runs, their tasks and the outcome commit together: a 2xx means all are queued.

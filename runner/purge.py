@@ -36,7 +36,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -240,10 +240,8 @@ class _Purge:
                 self.report.runs += len(going)
                 self.report.steps += Step.objects.filter(run__in=going).count()
                 self.report.chunks += LogChunk.objects.filter(step__run__in=going).count()
-                kept = self.old_runs().filter(pk__in=going).exclude(kept_workspace="")
-                for pk, kept_workspace in kept.values_list("pk", "kept_workspace"):
-                    if (directory := _kept_directory(pk, kept_workspace)) and directory.exists():
-                        self.remove(directory)
+                kept = Run.objects.filter(pk__in=going).exclude(kept_workspace="")
+                self.remove_kept(kept.values_list("pk", "kept_workspace"))
             else:
                 self.delete_runs(going)
 
@@ -278,7 +276,11 @@ class _Purge:
         self.report.runs += per_model.get(Run._meta.label, 0)
         self.report.steps += per_model.get(Step._meta.label, 0)
         self.report.chunks += per_model.get(LogChunk._meta.label, 0)
-        for pk, kept_workspace in kept.items():
+        self.remove_kept(kept.items())
+
+    def remove_kept(self, workspaces: Iterable[tuple[int, str]]) -> None:
+        """Remove the workspaces these (run id, kept_workspace) pairs kept."""
+        for pk, kept_workspace in workspaces:
             if (directory := _kept_directory(pk, kept_workspace)) and directory.exists():
                 self.remove(directory)
 

@@ -62,13 +62,9 @@ def read_capped_body(request: HttpRequest, limit: int) -> bytes:
 
 def _reject(request: HttpRequest, rejection: Rejection, body: bytes | None) -> JsonResponse:
     record_rejection(request, rejection.http_status, rejection.reason, body)
-    payload = {
-        "delivery": request.headers.get("X-GitHub-Delivery", ""),
-        "status": "rejected",
-        "runs": [],
-        "detail": rejection.reason,
-    }
-    response = JsonResponse(payload, status=rejection.http_status)
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    answer = intake.Answer(delivery_id, "rejected", rejection.reason, rejection.http_status)
+    response = JsonResponse(answer.as_json(), status=answer.http_status)
     if rejection.http_status == 405:
         response["Allow"] = "POST"
     return response

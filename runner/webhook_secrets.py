@@ -6,9 +6,10 @@ from runner.pipelines import Config
 
 
 def accepted_secrets(config: Config | None) -> list[str]:
-    """Every secret some delivery may be signed with."""
+    """Every secret some delivery may be signed with, each once: every one of them costs
+    an HMAC of the body on each delivery."""
     per_repository = [entry.secret for entry in config.repositories] if config else []
-    return [settings.WEBHOOK_SECRET, *per_repository]
+    return list(dict.fromkeys(s for s in [settings.WEBHOOK_SECRET, *per_repository] if s))
 
 
 def secret_fits(config: Config | None, secret: str, repository: str) -> bool:
