@@ -259,25 +259,14 @@ class Run(models.Model):
     def request_cancel(self, reason: str = "cancelled") -> str:
         """Cancel now if queued or waiting, or ask the worker to stop it if running; what
         happened. `reason` starts the run's detail ("cancelled by ... before it started")."""
-        now = timezone.now()
-        values = {
-            "status": Run.Status.CANCELLED, "finished_at": now,
-            **clipped(Run, detail=f"{reason} before it started"),
-        }  # fmt: skip
-        waiting_or_queued = [Run.Status.QUEUED, Run.Status.WAITING]
-        if Run.objects.filter(pk=self.pk, status__in=waiting_or_queued).update(**values):
-            for name, value in values.items():
-                setattr(self, name, value)
-            # Imported here: runner.run_ended itself builds on these models.
-            from runner.run_ended import run_ended
-
-            run_ended(self)
+        waiting_or_queued = Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.WAITING])
+        if self.end(waiting_or_queued, Run.Status.CANCELLED, f"{reason} before it started"):
             return "cancelled"
         # The worker reads the reason back from detail when it stops the run.
         if (
             Run.objects.running()
             .filter(pk=self.pk)
-            .update(cancel_requested_at=now, **clipped(Run, detail=reason))
+            .update(cancel_requested_at=timezone.now(), **clipped(Run, detail=reason))
         ):
             return "asked to stop"
         return "already finished"
@@ -298,15 +287,22 @@ class Run(models.Model):
     def finish(self, status: str, detail: str = "") -> bool:
         """Record how the running run ended; False, changing nothing, if it was no longer
         running (a reaper took its worker for dead and marked it lost meanwhile)."""
-        values = {
-            "status": status, "finished_at": timezone.now(), "kept_workspace": self.kept_workspace,
-            **clipped(Run, detail=detail),
-        }  # fmt: skip
-        if not Run.objects.running().filter(pk=self.pk).update(**values):
+        return self.end(Run.objects.running(), status, detail, kept_workspace=self.kept_workspace)
+
+    def end(self, among: "RunQuerySet", status: str, detail: str, **fields: Any) -> bool:
+        """End the run with `status` if it is still one of `among`, then do what follows
+        every end (runner.run_ended); False, changing nothing, if it was not."""
+        values = {"status": status, "finished_at": timezone.now(), **fields}
+        values.update(clipped(Run, detail=detail))
+        if not among.filter(pk=self.pk).update(**values):
             self.refresh_from_db()
             return False
         for name, value in values.items():
             setattr(self, name, value)
+        # Imported here: runner.run_ended itself builds on these models.
+        from runner.run_ended import run_ended
+
+        run_ended(self)
         return True
 
 

@@ -11,8 +11,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from runner.executor import kill_group
-from runner.models import Run, Step, clipped
-from runner.run_ended import run_ended
+from runner.models import Run, Step
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +34,7 @@ def _reap(run: Run, silent_since: datetime) -> bool:
         f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
     )
     with transaction.atomic():
-        if (
-            not Run.objects.stale(silent_since)
-            .filter(pk=run.pk)
-            .update(
-                status=Run.Status.ERROR, finished_at=timezone.now(), **clipped(Run, detail=detail)
-            )
-        ):
+        if not run.end(Run.objects.stale(silent_since), Run.Status.ERROR, detail):
             return False
         _end_steps(run)
         # The dead worker's task would stay RUNNING forever (a django-tasks-db limitation).
@@ -49,8 +42,6 @@ def _reap(run: Run, silent_since: datetime) -> bool:
             status="FAILED", finished_at=timezone.now()
         )
     logger.warning("run=%s reaped: %s", run.pk, detail)
-    run.refresh_from_db()
-    run_ended(run)
     return True
 
 

@@ -19,7 +19,6 @@ from runner.executor import ProcessOutcome, run_process
 from runner.github import event_from_payload
 from runner.models import Run, Step
 from runner.pipelines import DEFAULT_SHELL
-from runner.run_ended import run_ended
 from runner.step_env import github_variables, step_environment
 from runner.step_log import StepLog
 from runner.text import counted
@@ -64,7 +63,6 @@ def execute(run: Run) -> str:
         logger.exception("run=%s crashed", run.pk)
         status, detail = Run.Status.ERROR, f"hookrunner error: {type(error).__name__}: {error}"
     if run.finish(status, detail):
-        run_ended(run)
         logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
     else:
         logger.warning("run=%s was marked %s meanwhile; its end (%s) is not recorded",
