@@ -10,7 +10,7 @@ PY_CANDIDATES := python3.13 python3.12 python3 \
 	$(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3)
 PYTHON ?= $(firstword $(foreach p,$(PY_CANDIDATES),$(shell $(p) -c 'import sys; print(sys.executable) if sys.version_info >= (3, 12) else None' 2>/dev/null)))
 
-# tests/test_browser.py drives a real headless Chromium: Debian's, installed here when it
+# tests/admin/test_browser.py drives a real headless Chromium: Debian's, installed here when it
 # is missing (a file check otherwise). Elsewhere name one: make test CHROMIUM=/path/to/it
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -18,7 +18,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 apt_install = DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet \
 	--no-install-recommends $(1) || { $(SUDO) apt-get update --quiet && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet --no-install-recommends $(1); }
-# tests/test_deploy.py checks the units with systemd-analyze verify and the nginx example
+# tests/ops/test_deploy.py checks the units with systemd-analyze verify and the nginx example
 # with nginx -t: Debian's systemd and nginx packages, installed here when missing (neither
 # needs to run).
 SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
@@ -53,7 +53,7 @@ $(CHROMIUM):
 
 $(SYSTEMD_ANALYZE) $(NGINX):
 	@command -v apt-get >/dev/null || { \
-		echo "tests/test_deploy.py needs $@ (Debian's $(notdir $@) package), and there is"; \
+		echo "tests/ops/test_deploy.py needs $@ (Debian's $(notdir $@) package), and there is"; \
 		echo "no apt-get here to install it."; exit 1; }
 	$(call apt_install,$(if $(filter $(NGINX),$@),nginx-light,systemd))
 

@@ -114,9 +114,9 @@ def write_pipelines(data_dir: Path, commands: dict[str, str]) -> None:
 
 def queue_run(branch: str) -> int:
     """Store a push to `branch` and queue its run, as the receiver does; the run's id."""
-    from runner import intake
-    from runner.github import event_from_payload
-    from runner.pipelines_store import current_pipelines
+    from runner.config.github import event_from_payload
+    from runner.config.store import current_pipelines
+    from runner.receiver import intake
 
     payload = json.loads(PAYLOAD_FILE.read_text())
     payload["ref"] = f"refs/heads/{branch}"

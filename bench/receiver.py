@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from runner.github import sign
+from runner.config.github import sign
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD_FILE = ROOT / "tests" / "fixtures" / "github" / "push__branch.json"

@@ -45,7 +45,7 @@ from bench.receiver import (  # noqa: E402
     stop,
     wait_until_listening,
 )
-from runner.github import sign  # noqa: E402
+from runner.config.github import sign  # noqa: E402
 
 WARMUP_DELIVERIES = 3
 POLL_SECONDS = 0.001

@@ -6,4 +6,4 @@ class RunnerConfig(AppConfig):
     verbose_name = "hookrunner"
 
     def ready(self) -> None:
-        from runner import checks  # noqa: F401  registers the system checks
+        from runner.config import checks  # noqa: F401  registers the system checks

@@ -2,10 +2,10 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 
-from runner.badge import badge
-from runner.health import healthz
-from runner.metrics import metrics
-from runner.views import receive_github
+from runner.admin.badge import badge
+from runner.ops.health import healthz
+from runner.ops.metrics import metrics
+from runner.receiver.view import receive_github
 
 urlpatterns = [
     path(settings.WEBHOOK_PATH, receive_github, name="github-webhook"),

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django_tasks_db.models import DBTaskResult
 
-from runner import worker
-from runner.github import sign
+from runner.config.github import sign
+from runner.execution import worker
 from runner.models import Run, Step
+from runner.outgoing.queue import send_outgoing
 from tests.worker_processes import WorkerProcesses
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
@@ -154,3 +156,21 @@ def push(post_delivery):
 
 def output_of(step: Step) -> str:
     return "".join(step.chunks.values_list("text", flat=True))
+
+
+def send_queued(timeout: float = 10) -> int:
+    """Run the queued send_outgoing tasks, each once its run_after comes, as a worker
+    would, until none is left; how many ran."""
+    ran = 0
+    deadline = time.monotonic() + timeout
+    queued = DBTaskResult.objects.filter(task_path=send_outgoing.module_path)
+    while queued.filter(status="READY").exists():
+        assert time.monotonic() < deadline, "outgoing tasks still queued"
+        ready = queued.ready().order_by("run_after", "enqueued_at").first()
+        if ready is None:
+            time.sleep(0.005)
+            continue
+        DBTaskResult.objects.filter(pk=ready.pk).update(status="SUCCESSFUL")
+        send_outgoing.call(*ready.args_kwargs["args"], **ready.args_kwargs["kwargs"])
+        ran += 1
+    return ran

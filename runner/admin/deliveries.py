@@ -10,12 +10,12 @@ from django.utils.html import format_html, format_html_join
 
 from runner.admin.common import ReadOnly, ReadOnlyAdmin
 from runner.admin.display import SYMBOLS
-from runner.github import BadDelivery
+from runner.config.github import BadDelivery
+from runner.config.pipelines_file import PipelinesError
+from runner.config.text import counted
 from runner.models import Delivery, Run
-from runner.pipelines_file import PipelinesError
-from runner.replay import NotReplayable
-from runner.replay import replay as replay_delivery
-from runner.text import counted
+from runner.runs.replay import NotReplayable
+from runner.runs.replay import replay as replay_delivery
 
 # All the list needs of a delivery's runs, fetched in one query for the whole page.
 RUNS_IN_LIST = Prefetch(

@@ -5,8 +5,8 @@ from datetime import timedelta
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from runner.config.text import duration_words
 from runner.models import Run, Step
-from runner.text import duration_words
 
 # A symbol and a word for every status: colour helps, but never carries the meaning alone.
 SYMBOLS = {

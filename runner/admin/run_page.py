@@ -12,8 +12,8 @@ from typing import Any
 from django.db.models import Max
 from django.utils.safestring import SafeString
 
+from runner.admin.ansi import ansi_to_html
 from runner.admin.display import badge_of, commit_link, duration_text, status_badge
-from runner.ansi import ansi_to_html
 from runner.models import LogChunk, Outgoing, Run, Step
 
 # Chunks sent per poll; a step printing faster is caught up over the next polls.

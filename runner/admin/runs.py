@@ -13,10 +13,10 @@ from django.views.decorators.http import require_POST
 
 from runner.admin.common import ReadOnlyAdmin
 from runner.admin.display import badge_of, branch_or_pull_request, commit_link, duration_text
+from runner.admin.redact import redact
 from runner.admin.run_page import live_update, run_page_context
 from runner.models import Run
-from runner.redact import redact
-from runner.runs import rerun
+from runner.runs.lifecycle import rerun
 
 
 class RedactForm(forms.Form):

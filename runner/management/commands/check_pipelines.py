@@ -7,9 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from runner.pipelines import Pipeline, PullRequestTrigger, PushTrigger
-from runner.pipelines_file import PipelinesError, load_pipelines
-from runner.text import counted
+from runner.config.pipelines import Pipeline, PullRequestTrigger, PushTrigger
+from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.config.text import counted
 
 
 class Command(BaseCommand):

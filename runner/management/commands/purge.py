@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runner.purge import Cutoffs, purge
+from runner.ops.purge import Cutoffs, purge
 
 
 class Command(BaseCommand):

@@ -11,10 +11,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from runner import github_api
-from runner.github import REPOSITORY_NAME
-from runner.pipelines_file import PipelinesError, load_pipelines
-from runner.reconcile import (
+from runner.config.github import REPOSITORY_NAME
+from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.config.text import counted
+from runner.outgoing import github_api
+from runner.outgoing.reconcile import (
     MAX_REDELIVERIES,
     REDELIVERY_WINDOW,
     Attempt,
@@ -23,7 +24,6 @@ from runner.reconcile import (
     latest_hook_id,
     stored_statuses,
 )
-from runner.text import counted
 
 # Items read from GitHub's list at most (100 a page), however many it has.
 MAX_LISTED = 10_000

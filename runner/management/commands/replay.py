@@ -1,10 +1,10 @@
-"""Process a stored delivery again against the current pipelines.yaml (see runner.replay)."""
+"""Process a stored delivery again against the current pipelines.yaml (see runner.runs.replay)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from runner.config.pipelines_file import PipelinesError
 from runner.models import Delivery
-from runner.pipelines_file import PipelinesError
-from runner.replay import replay
+from runner.runs.replay import replay
 
 
 class Command(BaseCommand):

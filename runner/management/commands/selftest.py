@@ -10,7 +10,7 @@ import uuid
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runner import github
+from runner.config import github
 
 GITHUB_VECTOR_SECRET = "It's a Secret to Everybody"  # noqa: S105  GitHub's public test vector
 GITHUB_VECTOR_BODY = b"Hello, World!"

@@ -12,8 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from runner.env import env_bool, env_secret
-from runner.local_setup import (
+from runner.config.env import env_bool, env_secret
+from runner.ops.local_setup import (
     ADMIN_USERNAME,
     AdminLogin,
     ensure_admin_login,

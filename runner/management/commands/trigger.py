@@ -16,12 +16,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runner import intake
-from runner.github import REPOSITORY_NAME, BadDelivery, Event, event_from_payload
+from runner.config.github import REPOSITORY_NAME, BadDelivery, Event, event_from_payload
+from runner.config.pipelines import Config, is_from_fork, match
+from runner.config.pipelines_file import PipelinesError, load_pipelines
 from runner.models import Delivery
-from runner.pipelines import Config, is_from_fork, match
-from runner.pipelines_file import PipelinesError, load_pipelines
-from runner.reconcile import LOCAL_HOOK_ID
+from runner.outgoing.reconcile import LOCAL_HOOK_ID
+from runner.receiver import intake
 
 EVENTS = ("push", "pull_request")
 LOCAL_PREFIX = "local-"

@@ -13,11 +13,11 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS
 from django_tasks_db.management.commands import db_worker
 
+from runner.execution.stop import WORKER_STOP
+from runner.execution.worker import worker_name
 from runner.models import WorkerSeen
-from runner.outgoing import requeue_lost
-from runner.reaper import reap_stale_runs
-from runner.worker import worker_name
-from runner.worker_stop import WORKER_STOP
+from runner.outgoing.queue import requeue_lost
+from runner.runs.reaper import reap_stale_runs
 
 logger = logging.getLogger(__name__)
 

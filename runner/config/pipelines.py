@@ -1,0 +1,299 @@
+"""Pipelines as typed, frozen objects, and which of them a delivery starts. Pure, no ORM.
+
+`runner.config.pipelines_file` builds these from pipelines.yaml; nothing here re-checks them.
+"""
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from runner.config.github import (
+    COMMITS_CAPPED,
+    COMMITS_UNREADABLE,
+    FILES_CAPPED,
+    NO_COMMITS,
+    Event,
+)
+from runner.config.globs import Glob, matches_any
+
+DEFAULT_PULL_REQUEST_TYPES = frozenset({"opened", "synchronize", "reopened"})
+# A step's text is the last argument; -e and pipefail make any failing command fail it.
+DEFAULT_SHELL = ("bash", "-e", "-o", "pipefail", "-c")
+# When a notification is sent: every finished run; every run that does not succeed; or a
+# run that does not succeed and the first success after one (a recovery).
+NOTIFY_ON = ("always", "failure", "changes")
+DEFAULT_NOTIFY_ON = "always"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: str
+    timeout: int
+    env: dict[str, str] = field(default_factory=dict)
+    shell: tuple[str, ...] = DEFAULT_SHELL
+
+
+@dataclass(frozen=True)
+class PushTrigger:
+    branches: tuple[Glob, ...] | None = None
+    branches_ignore: tuple[Glob, ...] = ()
+    tags: tuple[Glob, ...] | None = None
+    tags_ignore: tuple[Glob, ...] = ()
+    deletions: bool = False
+    # Matched against the files the push's commits change; never both (as on GitHub).
+    paths: tuple[Glob, ...] | None = None
+    paths_ignore: tuple[Glob, ...] = ()
+
+
+@dataclass(frozen=True)
+class PullRequestTrigger:
+    types: frozenset[str] = DEFAULT_PULL_REQUEST_TYPES
+    branches: tuple[Glob, ...] | None = None
+    branches_ignore: tuple[Glob, ...] = ()
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    group: str
+    cancel_in_progress: bool = False
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Where to POST about a finished run, when, and the variable holding the secret that
+    signs it (X-Hub-Signature-256); empty for unsigned."""
+
+    url: str
+    on: str = DEFAULT_NOTIFY_ON
+    secret_env: str = ""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    steps: tuple[Step, ...]
+    push: PushTrigger | None = None
+    pull_request: PullRequestTrigger | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: int = 3600
+    workdir: str = ""
+    checkout: bool = False
+    # Where checkout clones from; empty for the clone URL the payload gives.
+    clone_url: str = ""
+    keep_workspace: bool = False
+    secrets: tuple[str, ...] = ()
+    runs_on: str = "default"
+    concurrency: Concurrency | None = None
+    forks: bool = False
+    # Pipelines of the same repository that must succeed for the same sha first.
+    needs: tuple[str, ...] = ()
+    # Post a commit status for each run, with the token in the repository's token_env.
+    report_status: bool = False
+    token_env: str = ""
+    notify: tuple[Notify, ...] = ()
+
+    def snapshot(self, from_fork: bool) -> dict[str, Any]:
+        """What a run needs of this pipeline, as it is now, in JSON-ready form."""
+        return {
+            "name": self.name,
+            "steps": [
+                {
+                    "name": s.name,
+                    "run": s.run,
+                    "timeout": s.timeout,
+                    "env": s.env,
+                    "shell": list(s.shell),
+                }
+                for s in self.steps
+            ],
+            "env": self.env,
+            "timeout": self.timeout,
+            "workdir": self.workdir,
+            "checkout": self.checkout,
+            "clone_url": self.clone_url,
+            "keep_workspace": self.keep_workspace,
+            # A fork's code must never see the server's secrets.
+            "secrets": [] if from_fork else list(self.secrets),
+            "runs_on": self.runs_on,
+            "needs": list(self.needs),
+            "report_status": self.report_status,
+            "token_env": self.token_env,
+            "notify": [{"url": n.url, "on": n.on, "secret_env": n.secret_env} for n in self.notify],
+            "concurrency": (
+                {
+                    "group": self.concurrency.group,
+                    "cancel_in_progress": self.concurrency.cancel_in_progress,
+                }
+                if self.concurrency
+                else None
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class RepositoryEntry:
+    pattern: str
+    pipelines: tuple[Pipeline, ...]
+    secret_env: str = ""
+    secret: str = field(default="", repr=False)
+    # The variable holding the GitHub token for commit statuses; the pipelines' default.
+    token_env: str = ""
+    report_status: bool = False
+
+    def covers(self, repository: str) -> bool:
+        # GitHub treats owner and repository names case-insensitively.
+        return fnmatchcase(repository.lower(), self.pattern.lower())
+
+
+@dataclass(frozen=True)
+class Config:
+    repositories: tuple[RepositoryEntry, ...]
+    source: str = ""
+
+    def entry_for(self, repository: str) -> RepositoryEntry | None:
+        """The first entry, top to bottom, whose pattern covers `repository`."""
+        return next((entry for entry in self.repositories if entry.covers(repository)), None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    pipeline: Pipeline
+    starts: bool
+    reason: str
+
+    def __str__(self) -> str:
+        if not self.starts:
+            outcome = f"does not start: {self.reason}"
+        elif self.reason == TRIGGERS_MATCH:
+            outcome = "starts"
+        else:
+            outcome = f"starts ({self.reason})"
+        return f"{self.pipeline.name}: {outcome}"
+
+
+TRIGGERS_MATCH = "triggers match"
+
+
+def match(config: Config, event: Event) -> list[Verdict]:
+    """For each pipeline of the event's repository: does it start, and if not, why not."""
+    entry = config.entry_for(event.repository)
+    if entry is None:
+        return []
+    return [_verdict(pipeline, event) for pipeline in entry.pipelines]
+
+
+def is_from_fork(event: Event) -> bool:
+    return event.name == "pull_request" and (
+        event.head_repository.lower() != event.repository.lower()
+    )
+
+
+def _verdict(pipeline: Pipeline, event: Event) -> Verdict:
+    note = None
+    if event.name == "push":
+        refusal = _push_refusal(pipeline.push, event)
+        note = None if refusal else _unchecked_paths(pipeline.push, event)
+    elif event.name == "pull_request":
+        refusal = _pull_request_refusal(pipeline, event)
+    else:
+        refusal = f"pipelines do not run on {event.name} events"
+    return Verdict(pipeline, refusal is None, refusal or note or TRIGGERS_MATCH)
+
+
+def _push_refusal(trigger: PushTrigger | None, event: Event) -> str | None:
+    if trigger is None:
+        return "no push trigger"
+    if event.deleted and not trigger.deletions:
+        return "the push deletes a branch or tag (set deletions: true to run on those)"
+    filters_branches = trigger.branches is not None or bool(trigger.branches_ignore)
+    filters_tags = trigger.tags is not None or bool(trigger.tags_ignore)
+    if event.ref.startswith("refs/heads/"):
+        name = event.ref.removeprefix("refs/heads/")
+        if filters_tags and not filters_branches:
+            # GitHub's rule: a trigger that filters only tags never runs on branches.
+            return f"branch {name}: the push trigger lists only tags"
+        refusal = _filter_refusal("branch", name, trigger.branches, trigger.branches_ignore)
+        return refusal or _paths_refusal(trigger, event)
+    if event.ref.startswith("refs/tags/"):
+        name = event.ref.removeprefix("refs/tags/")
+        if filters_branches and not filters_tags:
+            return f"tag {name}: the push trigger lists only branches"
+        return _filter_refusal("tag", name, trigger.tags, trigger.tags_ignore)
+    return f"ref {event.ref} is neither a branch nor a tag"
+
+
+def _pull_request_refusal(pipeline: Pipeline, event: Event) -> str | None:
+    trigger = pipeline.pull_request
+    if trigger is None:
+        return "no pull_request trigger"
+    if event.action not in trigger.types:
+        return f"action {event.action} is not in types ({', '.join(sorted(trigger.types))})"
+    if is_from_fork(event) and not pipeline.forks:
+        source = event.head_repository or "a deleted fork"
+        return f"the pull request comes from {source} (set forks: true to run forks, secretless)"
+    return _filter_refusal("base branch", event.base_ref, trigger.branches, trigger.branches_ignore)
+
+
+FILTER_KEYS = {"branch": "branches", "base branch": "branches", "tag": "tags"}
+
+
+def _filter_refusal(
+    what: str, name: str, include: tuple[Glob, ...] | None, ignore: tuple[Glob, ...]
+) -> str | None:
+    key = FILTER_KEYS[what]
+    if include is not None and not matches_any(include, name):
+        patterns = ", ".join(glob.pattern for glob in include)
+        return f"{what} {name} matches none of {key} ({patterns})"
+    if ignore and matches_any(ignore, name):
+        return f"{what} {name} matches {key}_ignore"
+    return None
+
+
+UNKNOWN_FILES_NOTES = {
+    NO_COMMITS: "paths: the push lists no commits, so it runs",
+    COMMITS_CAPPED: "paths: the push may hold more commits than the payload lists, so it runs",
+    FILES_CAPPED: "paths: a commit may change more files than the payload lists, so it runs",
+    COMMITS_UNREADABLE: "paths: the payload's commit list cannot be read, so it runs",
+}
+UNKNOWN_FILES_NOTE = "paths: the changed files are unknown, so it runs"
+
+
+def _unchecked_paths(trigger: PushTrigger | None, event: Event) -> str | None:
+    """Why the trigger's path filters are not checked for this push, which then runs."""
+    if trigger is None or (trigger.paths is None and not trigger.paths_ignore):
+        return None
+    if event.ref.startswith("refs/tags/"):
+        return "paths: not checked for a tag push (as on GitHub), so it runs"
+    if event.deleted:
+        return "paths: not checked for a deletion, so it runs"
+    if event.changed_files is None:
+        return UNKNOWN_FILES_NOTES.get(event.changed_files_unknown, UNKNOWN_FILES_NOTE)
+    return None
+
+
+def _paths_refusal(trigger: PushTrigger, event: Event) -> str | None:
+    if trigger.paths is None and not trigger.paths_ignore:
+        return None
+    files = event.changed_files
+    if files is None or _unchecked_paths(trigger, event):
+        return None  # it runs, and the verdict's note says why
+    if not files:
+        return "paths: the push's commits change no files"
+    if trigger.paths is not None:
+        if any(matches_any(trigger.paths, name) for name in files):
+            return None
+        patterns = _patterns(trigger.paths)
+        if len(files) == 1:
+            return f"paths: the one changed file, {files[0]}, does not match paths ({patterns})"
+        return f"paths: none of the {len(files)} changed files matches paths ({patterns})"
+    if not all(matches_any(trigger.paths_ignore, name) for name in files):
+        return None
+    patterns = _patterns(trigger.paths_ignore)
+    if len(files) == 1:
+        return f"paths: the one changed file, {files[0]}, matches paths_ignore ({patterns})"
+    return f"paths: all {len(files)} changed files match paths_ignore ({patterns})"
+
+
+def _patterns(globs: tuple[Glob, ...]) -> str:
+    return ", ".join(glob.pattern for glob in globs)

@@ -1,0 +1,301 @@
+"""pipelines.yaml's schema: read into a Config, every problem reported at once with its
+file and line (through runner.config.yaml_nodes).
+
+Here: the file, its repository entries, their pipelines and steps. The readers these are
+built on hold the rest: pipelines_triggers (on:), pipelines_env (env: and the variables
+named for secrets and tokens) and pipelines_outbound (report_status and notify:).
+"""
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from yaml.nodes import Node, ScalarNode, SequenceNode
+
+from runner.config.pipelines import (
+    DEFAULT_SHELL,
+    Concurrency,
+    Config,
+    Pipeline,
+    RepositoryEntry,
+    Step,
+)
+from runner.config.pipelines_env import EnvReader
+from runner.config.pipelines_outbound import OutboundReader
+from runner.config.pipelines_triggers import TriggerReader
+from runner.config.yaml_nodes import Problem, kind_of, node_under
+
+REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+DEFAULT_TIMEOUT = 3600
+
+REPOSITORY_KEYS = {
+    "pipelines": True, "secret_env": False, "clone_url": False, "token_env": False,
+    "report_status": False,
+}  # fmt: skip
+PIPELINE_KEYS = {
+    "on": True, "steps": True, "env": False, "timeout": False, "workdir": False,
+    "checkout": False, "keep_workspace": False, "shell": False, "secrets": False,
+    "runs_on": False, "concurrency": False, "forks": False, "needs": False,
+    "report_status": False, "notify": False,
+}  # fmt: skip
+STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False, "shell": False}
+CONCURRENCY_KEYS = {"group": True, "cancel_in_progress": False}
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What a repository entry gives each of its pipelines."""
+
+    clone_url: str = ""
+    report_status: bool = False
+    token_env: str = ""
+
+
+class PipelinesError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+def load_pipelines(path: Path, environ: Mapping[str, str]) -> Config:
+    """The Config in `path`; PipelinesError lists every problem found in it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PipelinesError([Problem(str(path), 0, "file", f"cannot be read: {error}")]) from None
+    return parse_pipelines(text, str(path), environ)
+
+
+def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 0
+        problem = f"{error.problem or error.context} (YAML syntax)"
+        raise PipelinesError([Problem(source, line, "file", problem)]) from None
+    reader = _Reader(source, environ)
+    config = reader.config(root)
+    if reader.problems:
+        raise PipelinesError(reader.problems)
+    return config
+
+
+class _Reader(TriggerReader, OutboundReader, EnvReader):
+    """pipelines.yaml's schema, read node by node."""
+
+    def config(self, root: Node | None) -> Config:
+        if root is None:
+            self.problem(None, "file", "is empty; it needs a repositories: mapping")
+            return Config((), self.source)
+        top = self.mapping(root, "file", {"repositories": True})
+        if top is None or "repositories" not in top:
+            return Config((), self.source)
+        entries = self.mapping(top["repositories"], "repositories", None) or {}
+        repositories = []
+        for pattern, node in entries.items():
+            entry = self.repository(pattern, node, f"repositories.{pattern}")
+            if entry is not None:
+                self.check_reachable(entry, repositories, node)
+                repositories.append(entry)
+        if not entries:
+            self.problem(top["repositories"], "repositories", "lists no repository")
+        return Config(tuple(repositories), self.source)
+
+    def repository(self, pattern: str, node: Node, where: str) -> RepositoryEntry | None:
+        if not REPOSITORY_PATTERN.fullmatch(pattern):
+            self.problem(node, where, "is not owner/name (wildcards * ? [] allowed)")
+        fields = self.mapping(node, where, REPOSITORY_KEYS)
+        if fields is None:
+            return None
+        secret_env, secret = "", ""
+        if "secret_env" in fields:
+            secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
+            secret = self.environ.get(secret_env, "")
+        token_env = ""
+        if "token_env" in fields:
+            token_env = self.env_reference(fields["token_env"], f"{where}.token_env")
+        shared = _Shared(
+            clone_url=self.string(fields.get("clone_url"), f"{where}.clone_url", ""),
+            report_status=self.boolean(
+                fields.get("report_status"), f"{where}.report_status", False
+            ),
+            token_env=token_env,
+        )
+        pipelines = []
+        named = self.mapping(fields.get("pipelines"), f"{where}.pipelines", None) or {}
+        for name, pipeline_node in named.items():
+            pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}", shared)
+            if pipeline is not None:
+                pipelines.append(pipeline)
+        if "pipelines" in fields and not named:
+            self.problem(fields["pipelines"], f"{where}.pipelines", "lists no pipeline")
+        self.check_needs(pipelines, named, f"{where}.pipelines")
+        if not token_env:
+            self.check_token_env(pipelines, named, fields.get("report_status"), where)
+        return RepositoryEntry(
+            pattern,
+            tuple(pipelines),
+            secret_env,
+            secret,
+            token_env=token_env,
+            report_status=shared.report_status,
+        )
+
+    def check_needs(self, pipelines: list[Pipeline], nodes: dict[str, Node], where: str) -> None:
+        """Each name in `needs` is another pipeline of the entry, and no pipeline ends up
+        needing itself (it would wait forever)."""
+        needs = {pipeline.name: pipeline.needs for pipeline in pipelines}
+        for pipeline in pipelines:
+            node, place = (
+                node_under(nodes[pipeline.name], "needs"),
+                f"{where}.{pipeline.name}.needs",
+            )
+            for name in pipeline.needs:
+                if name not in needs:
+                    self.problem(node, place, f"names {name!r}, which is not a pipeline here")
+            if _needs_itself(pipeline.name, needs):
+                self.problem(node, place, "goes round in a circle back to this pipeline")
+
+    def check_reachable(
+        self, entry: RepositoryEntry, earlier: list[RepositoryEntry], node: Node
+    ) -> None:
+        for other in earlier:
+            if other.covers(entry.pattern):
+                message = f"is never used: {other.pattern} above already covers it; move it up"
+                self.problem(node, f"repositories.{entry.pattern}", message)
+
+    def pipeline(self, name: str, node: Node, where: str, shared: _Shared) -> Pipeline | None:
+        fields = self.mapping(node, where, PIPELINE_KEYS)
+        if fields is None:
+            return None
+        push, pull_request = self.triggers(fields.get("on"), f"{where}.on")
+        timeout = self.duration(fields.get("timeout"), f"{where}.timeout", DEFAULT_TIMEOUT)
+        workdir = self.string(fields.get("workdir"), f"{where}.workdir", "")
+        checkout = self.boolean(fields.get("checkout"), f"{where}.checkout", False)
+        if workdir and checkout:
+            self.problem(node, where, "has both workdir and checkout: true; choose one")
+        if workdir and not workdir.startswith("/"):
+            self.problem(fields["workdir"], f"{where}.workdir", "must be an absolute path")
+        keep_workspace = self.boolean(
+            fields.get("keep_workspace"), f"{where}.keep_workspace", False
+        )
+        if keep_workspace and not checkout:
+            self.problem(
+                fields["keep_workspace"], f"{where}.keep_workspace", "needs checkout: true"
+            )
+        shell = self.shell(fields.get("shell"), f"{where}.shell", DEFAULT_SHELL)
+        return Pipeline(
+            name=name,
+            steps=self.steps(fields.get("steps"), f"{where}.steps", timeout, shell),
+            push=push,
+            pull_request=pull_request,
+            env=self.env(fields.get("env"), f"{where}.env"),
+            timeout=timeout,
+            workdir=workdir,
+            checkout=checkout,
+            clone_url=shared.clone_url,
+            keep_workspace=keep_workspace,
+            secrets=self.secrets(fields.get("secrets"), f"{where}.secrets"),
+            runs_on=self.queue(fields.get("runs_on"), f"{where}.runs_on"),
+            concurrency=self.concurrency(fields.get("concurrency"), f"{where}.concurrency"),
+            forks=self.boolean(fields.get("forks"), f"{where}.forks", False),
+            needs=tuple(self.strings(fields["needs"], f"{where}.needs"))
+            if "needs" in fields
+            else (),
+            report_status=self.boolean(
+                fields.get("report_status"), f"{where}.report_status", shared.report_status
+            ),
+            token_env=shared.token_env,
+            notify=self.notify(fields.get("notify"), f"{where}.notify"),
+        )
+
+    def steps(
+        self, node: Node | None, where: str, pipeline_timeout: int, shell: tuple[str, ...]
+    ) -> tuple[Step, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.problem(node, where, f"must be a list of steps, not {kind_of(node)}")
+            return ()
+        if not node.value:
+            self.problem(node, where, "is empty; a pipeline needs at least one step")
+        steps, seen = [], set()
+        for index, step_node in enumerate(node.value):
+            step = self.step(step_node, f"{where}[{index}]", pipeline_timeout, shell)
+            if step is None:
+                continue
+            if step.name in seen:
+                self.problem(step_node, f"{where}[{index}]", f"duplicate step name {step.name!r}")
+            seen.add(step.name)
+            steps.append(step)
+        return tuple(steps)
+
+    def step(
+        self, node: Node, where: str, pipeline_timeout: int, shell: tuple[str, ...]
+    ) -> Step | None:
+        fields = self.mapping(node, where, STEP_KEYS)
+        if fields is None or not {"name", "run"} <= fields.keys():
+            return None
+        run = self.string(fields["run"], f"{where}.run", "")
+        if fields["run"] is not None and not run.strip():
+            self.problem(fields["run"], f"{where}.run", "is empty")
+        timeout = self.duration(fields.get("timeout"), f"{where}.timeout", pipeline_timeout)
+        if timeout > pipeline_timeout:
+            self.problem(fields["timeout"], f"{where}.timeout", "is longer than the pipeline's")
+        return Step(
+            name=self.string(fields["name"], f"{where}.name", ""),
+            run=run,
+            timeout=timeout,
+            env=self.env(fields.get("env"), f"{where}.env"),
+            shell=self.shell(fields.get("shell"), f"{where}.shell", shell),
+        )
+
+    def shell(self, node: Node | None, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """A command line the step's text is appended to, as its last argument."""
+        if node is None:
+            return default
+        try:
+            words = tuple(shlex.split(self.string(node, where, "")))
+        except ValueError as error:
+            self.problem(node, where, f"cannot be split into words: {error}")
+            return default
+        if not words:
+            self.problem(node, where, "is empty; name a program, like bash -e -c or python3 -c")
+            return default
+        return words
+
+    def concurrency(self, node: Node | None, where: str) -> Concurrency | None:
+        if node is None:
+            return None
+        if isinstance(node, ScalarNode):
+            return Concurrency(self.string(node, where, ""))
+        fields = self.mapping(node, where, CONCURRENCY_KEYS) or {}
+        return Concurrency(
+            group=self.string(fields.get("group"), f"{where}.group", ""),
+            cancel_in_progress=self.boolean(
+                fields.get("cancel_in_progress"), f"{where}.cancel_in_progress", False
+            ),
+        )
+
+    def queue(self, node: Node | None, where: str) -> str:
+        name = self.string(node, where, "default")
+        if not QUEUE_NAME.fullmatch(name):
+            self.problem(node, where, f"{name!r} is not a queue name (letters, digits, . _ -)")
+        return name
+
+
+def _needs_itself(name: str, needs: dict[str, tuple[str, ...]]) -> bool:
+    seen, todo = set(), list(needs.get(name, ()))
+    while todo:
+        current = todo.pop()
+        if current == name:
+            return True
+        if current not in seen:
+            seen.add(current)
+            todo.extend(needs.get(current, ()))
+    return False

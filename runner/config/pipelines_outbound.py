@@ -1,0 +1,89 @@
+"""What pipelines.yaml has hookrunner send out: commit statuses (report_status, which
+needs a token_env) and notify: entries, each an http(s) URL with its on: and secret_env."""
+
+from urllib.parse import urlsplit
+
+from yaml.nodes import Node, ScalarNode, SequenceNode
+
+from runner.config.pipelines import DEFAULT_NOTIFY_ON, NOTIFY_ON, Notify, Pipeline
+from runner.config.pipelines_env import EnvReader
+from runner.config.yaml_nodes import node_under
+
+NOTIFY_KEYS = {"url": True, "on": False, "secret_env": False}
+REPORT_STATUS_PROBLEM = "report_status needs token_env: the variable holding a GitHub token"
+
+
+class OutboundReader(EnvReader):
+    """Checks report_status against token_env and reads notify: entries."""
+
+    def check_token_env(
+        self, pipelines: list[Pipeline], nodes: dict[str, Node], default: Node | None, where: str
+    ) -> None:
+        """Without token_env no pipeline may report statuses; the problem points at the
+        report_status: true that asks for it."""
+        for pipeline in pipelines:
+            if pipeline.report_status:
+                own = node_under(nodes[pipeline.name], "report_status")
+                # A pipeline with no report_status of its own has the repository's.
+                self.problem(
+                    default if own is nodes[pipeline.name] else own, where, REPORT_STATUS_PROBLEM
+                )
+                return
+
+    def notify(self, node: Node | None, where: str) -> tuple[Notify, ...]:
+        """A list of {url, on, secret_env}; a plain URL stands for {url: URL}, and one
+        entry alone counts as a list of one."""
+        if node is None:
+            return ()
+        if isinstance(node, SequenceNode):
+            if not node.value:
+                self.problem(node, where, "is an empty list")
+            items = [(item, f"{where}[{index}]") for index, item in enumerate(node.value)]
+        else:
+            items = [(node, where)]
+        targets: list[Notify] = []
+        for item, place in items:
+            target = self.notify_target(item, place)
+            if target is None:
+                continue
+            if any(other.url == target.url for other in targets):
+                self.problem(item, place, f"duplicate url {target.url!r}")
+                continue
+            targets.append(target)
+        return tuple(targets)
+
+    def notify_target(self, node: Node, where: str) -> Notify | None:
+        if isinstance(node, ScalarNode):
+            url = self.url(node, where)
+            return Notify(url) if url else None
+        fields = self.mapping(node, where, NOTIFY_KEYS)
+        if fields is None or "url" not in fields:
+            return None
+        url = self.url(fields["url"], f"{where}.url")
+        on = self.string(fields.get("on"), f"{where}.on", DEFAULT_NOTIFY_ON)
+        if on not in NOTIFY_ON:
+            choices = ", ".join(NOTIFY_ON)
+            self.problem(fields["on"], f"{where}.on", f"{on!r} is not one of {choices}")
+        secret_env = ""
+        if "secret_env" in fields:
+            secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
+        return Notify(url, on, secret_env) if url else None
+
+    def url(self, node: Node, where: str) -> str | None:
+        """An http:// or https:// URL, or None once the problem is reported."""
+        url = self.scalar(node, where, str, "a string")
+        if url is not None and not _is_http_url(url):
+            self.problem(node, where, f"{url!r} is not an http:// or https:// URL")
+            return None
+        return url
+
+
+def _is_http_url(url: str) -> bool:
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)

@@ -1,0 +1,212 @@
+"""Check out one commit into a run's workspace, through a per-repository mirror.
+
+The first run of a repository clones a bare mirror; later runs only fetch into it, then
+clone the workspace from it locally (hard links, no network). git runs through `sh` with
+fixed arguments: the URL and sha reach it as arguments, never through a shell.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import queue
+import re
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+import sh
+
+from runner.execution.processes import ProcessOutcome, kill_group
+
+WAIT_SECONDS = 0.25
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+LOCK_POLL_SECONDS = 0.2
+
+
+class _Stopped(Exception):
+    """A timeout or a cancel ended the checkout; the value is which."""
+
+
+class _GitFailed(Exception):
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
+class Checkout:
+    """What `run` needs: where from and to, git's environment, and when to give up.
+
+    `stop_reason()` returns "timeout" or "cancel" once the checkout must end, else "".
+    `on_output` gets git's output (and b"" while it is quiet) in the caller's thread;
+    `on_start` each git process id, for the reaper.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        sha: str,
+        workspace: Path,
+        mirrors: Path,
+        env: Mapping[str, str],
+        stop_reason: Callable[[], str],
+        on_output: Callable[[bytes], None],
+        on_start: Callable[[int], None],
+        grace: float,
+    ) -> None:
+        if not is_commit_sha(sha):
+            # It reaches git as an argument, where something like --upload-pack=... would
+            # be an option; callers check first, this makes sure.
+            raise ValueError(f"not a commit sha: {sha!r}")
+        self.url, self.sha, self.workspace = url, sha, workspace
+        self.mirror = mirrors / mirror_name(url)
+        self.stop_reason, self.on_output, self.on_start = stop_reason, on_output, on_start
+        self.grace = grace
+        self.output: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.git = sh.Command("git").bake(
+            _env=dict(env), _bg=True, _bg_exc=False, _new_session=True, _tty_out=False,
+            _err_to_out=True, _out=self.output.put, _decode_errors="replace",
+        )  # fmt: skip
+
+    def run(self) -> ProcessOutcome:
+        try:
+            with self._mirror_locked():
+                self._update_mirror()
+                self._git(
+                    "clone", "--quiet", "--no-checkout", "--", str(self.mirror), str(self.workspace)
+                )
+            self._git("-C", str(self.workspace), "remote", "set-url", "--", "origin", self.url)
+            self._git("-C", str(self.workspace), "checkout", "--quiet", "--detach", self.sha)
+            self._git("-C", str(self.workspace), "log", "-1", "--format=checked out %H %s")
+        except _Stopped as stopped:
+            reason = str(stopped)
+            return ProcessOutcome(None, timed_out=reason == "timeout", cancelled=reason == "cancel")
+        except _GitFailed as failed:
+            return ProcessOutcome(failed.exit_code, timed_out=False, cancelled=False)
+        return ProcessOutcome(0, timed_out=False, cancelled=False)
+
+    def _update_mirror(self) -> None:
+        if (self.mirror / "HEAD").exists():
+            self._say(f"fetching into the mirror of {self.url}")
+            self._git("-C", str(self.mirror), "fetch", "--quiet", "--prune", "origin")
+        else:
+            self._say(f"cloning a mirror of {self.url}")
+            partial = self.mirror.with_name(self.mirror.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            # "--": a URL starting with "-" is a URL, never an option of git's.
+            self._git("clone", "--quiet", "--mirror", "--", self.url, str(partial))
+            partial.rename(self.mirror)
+        if not self._has_commit():
+            # Not under any ref (a force-pushed branch, say); GitHub serves it by sha.
+            self._git("-C", str(self.mirror), "fetch", "--quiet", "origin", self.sha)
+
+    def _has_commit(self) -> bool:
+        try:
+            self._git(
+                "-C", str(self.mirror), "cat-file", "-e", f"{self.sha}^{{commit}}", quiet=True
+            )
+        except _GitFailed:
+            return False
+        return True
+
+    def _mirror_locked(self) -> "_FileLock":
+        self.mirror.parent.mkdir(parents=True, exist_ok=True)
+        return _FileLock(self.mirror.with_name(self.mirror.name + ".lock"), self._wait)
+
+    def _git(self, *args: str, quiet: bool = False) -> None:
+        """Run git to its end, passing its output on; _Stopped or _GitFailed if not 0."""
+        command = self.git(*args, _out=None) if quiet else self.git(*args)
+        self.on_start(command.pid)
+        while True:
+            try:
+                command.wait(timeout=WAIT_SECONDS)
+            except sh.TimeoutException:
+                pass
+            except sh.ErrorReturnCode as error:
+                self._finish_output(command)
+                raise _GitFailed(error.exit_code) from None
+            else:
+                self._finish_output(command)
+                return
+            try:
+                self._wait()
+            except _Stopped:
+                _end_group(command, self.grace)
+                raise
+
+    def _wait(self) -> None:
+        """Between two looks at a running git or a held lock: output out, stop checked."""
+        self._pass_output()
+        if reason := self.stop_reason():
+            raise _Stopped(reason)
+
+    def _finish_output(self, command: sh.RunningCommand) -> None:
+        # A wait with a timeout returns once git exits, before sh's reader thread has
+        # handed over the last output; waiting on the process itself joins that thread.
+        command.process.wait()
+        # What git left in its group (an ssh it started) ends with it, as a step's does.
+        kill_group(command.pid, signal.SIGKILL)
+        self._pass_output()
+
+    def _pass_output(self) -> None:
+        received = []
+        while not self.output.empty():
+            received.append(self.output.get())
+        self.on_output("".join(received).encode())
+
+    def _say(self, line: str) -> None:
+        self.on_output(f"hookrunner: {line}\n".encode())
+
+
+def is_commit_sha(text: str) -> bool:
+    return COMMIT_SHA.fullmatch(text) is not None
+
+
+def mirror_name(url: str) -> str:
+    """A folder name that says which repository it holds and differs for every URL."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", url.rstrip("/").removesuffix(".git"))[-60:]
+    return f"{readable.strip('_.')}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.git"
+
+
+def _end_group(command: sh.RunningCommand, grace: float) -> None:
+    """TERM to git's process group, KILL after `grace` (git's helpers, ssh, go too)."""
+    # git leads its own session, so its pid names the group even after git itself exits.
+    kill_group(command.pid, signal.SIGTERM)
+    give_up = time.monotonic() + grace
+    while command.process.is_alive()[0] and time.monotonic() < give_up:
+        time.sleep(0.05)
+    kill_group(command.pid, signal.SIGKILL)
+    with contextlib.suppress(sh.ErrorReturnCode):
+        command.wait()
+
+
+class _FileLock:
+    """One checkout at a time per mirror, also across worker processes on this machine."""
+
+    def __init__(self, path: Path, wait: Callable[[], None]) -> None:
+        self.path, self.wait = path, wait
+
+    def __enter__(self) -> None:
+        self.file = self.path.open("w")
+        try:
+            while not _try_lock(self.file):
+                self.wait()
+                time.sleep(LOCK_POLL_SECONDS)
+        except BaseException:
+            self.file.close()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def _try_lock(file: IO[str]) -> bool:
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

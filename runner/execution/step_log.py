@@ -1,0 +1,174 @@
+"""A step's output on its way to LogChunk rows: masked, decoded, bounded, batched."""
+
+import codecs
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from django.db import transaction
+
+from runner.execution.processes import SecretMasker
+from runner.models import LogChunk, Step
+
+FLUSH_BYTES = 64 * 1024
+FLUSH_SECONDS = 0.5
+MARKER = (
+    "\n[hookrunner: {dropped} bytes of output dropped here;"
+    " the first {head} and the last {tail} bytes are kept]\n"
+)
+
+
+class StepLog:
+    """Takes raw output as the executor reads it (b"" on a quiet poll) and stores it.
+
+    At most `limit_bytes` of UTF-8 text are kept: the first half as it comes, then one
+    marker chunk that counts what was dropped, then the latest output. The tail is stored
+    as it comes too, so a running step can be watched; its oldest chunks are deleted as
+    newer ones arrive."""
+
+    def __init__(self, step: Step, secrets: Sequence[str], limit_bytes: int) -> None:
+        self.step = step
+        self.limit_bytes = limit_bytes
+        self.masker = SecretMasker(secrets)
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.pending: list[str] = []
+        self.pending_bytes = 0
+        self.seq = 0
+        self.flushed_at = time.monotonic()
+        self.head_bytes = 0
+        # Set once the head is full; the marker row itself waits for the first byte dropped.
+        self.marker_seq: int | None = None
+        self.marker_text = ""
+        self.tail: deque[tuple[int, int]] = deque()  # (seq, bytes) of the stored tail chunks
+        self.tail_bytes = 0
+
+    @property
+    def tail_budget(self) -> int:
+        # Not limit - limit // 2: a character straddling the head's cut goes to the tail.
+        return self.limit_bytes - self.head_bytes
+
+    def write(self, data: bytes) -> None:
+        self.step.output_bytes += len(data)
+        self._add(self.masker.feed(data))
+        now = time.monotonic()
+        if self.pending_bytes >= FLUSH_BYTES or (
+            self.pending and now - self.flushed_at >= FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def close(self) -> None:
+        self._add(self.masker.flush())
+        self._add_text(self.decoder.decode(b"", final=True))
+        self.flush()
+        if self.tail_bytes > self.tail_budget:
+            self._trim_oldest()
+
+    def flush(self) -> None:
+        self.flushed_at = time.monotonic()
+        if not self.pending:
+            return
+        text, size = "".join(self.pending), self.pending_bytes
+        self.pending, self.pending_bytes = [], 0
+        if self.marker_seq is None:
+            self._store(text)
+        else:
+            self._store_tail(text, size)
+
+    def _add(self, data: bytes) -> None:
+        if data:
+            self._add_text(self.decoder.decode(data))
+
+    def _add_text(self, text: str) -> None:
+        if not text:
+            return
+        # PostgreSQL text cannot hold NUL; a step may print anything.
+        text = text.replace("\x00", "\ufffd")
+        size = _utf8_len(text)
+        if self.marker_seq is None:
+            room = self.limit_bytes // 2 - self.head_bytes
+            if size > room:
+                text, size = self._end_head(text, size, room)
+            else:
+                self.head_bytes += size
+        self.pending.append(text)
+        self.pending_bytes += size
+
+    def _end_head(self, text: str, size: int, room: int) -> tuple[str, int]:
+        """Store the head with what of `text` fits in `room`; the rest and its size."""
+        head = text.encode()[:room].decode(errors="ignore")  # whole characters only
+        head_size = _utf8_len(head)
+        if head:
+            self.head_bytes += head_size
+            self.pending.append(head)
+        self.flush()
+        self.marker_seq, self.seq = self.seq, self.seq + 1
+        return text[len(head) :], size - head_size
+
+    def _store(self, text: str) -> int:
+        LogChunk.objects.create(step=self.step, seq=self.seq, text=text)
+        self.seq += 1
+        return self.seq - 1
+
+    def _store_tail(self, text: str, size: int) -> None:
+        # One transaction: a reader never sees the tail's new end with a stale count.
+        with transaction.atomic():
+            self._drop_passed_chunks(size)
+            if size > self.tail_budget:
+                text = _last_bytes(text, size, self.tail_budget)
+                self.step.dropped_bytes += size - (kept := _utf8_len(text))
+                size = kept
+            if text:
+                self.tail.append((self._store(text), size))
+                self.tail_bytes += size
+            self._mark()
+
+    def _drop_passed_chunks(self, arriving: int) -> None:
+        """Delete the tail chunks that `arriving` more bytes push wholly out of the tail.
+
+        The oldest kept chunk may reach further back: cutting it would mean reading it
+        back on every flush, so that is done once, by close()."""
+        passed = []
+        while self.tail and self.tail_bytes - self.tail[0][1] + arriving >= self.tail_budget:
+            seq, size = self.tail.popleft()
+            passed.append(seq)
+            self.tail_bytes -= size
+            self.step.dropped_bytes += size
+        if passed:
+            LogChunk.objects.filter(step=self.step, seq__in=passed).delete()
+
+    def _trim_oldest(self) -> None:
+        """Cut the front of the oldest tail chunk so the tail is exactly its budget."""
+        seq, size = self.tail[0]
+        chunk = LogChunk.objects.get(step=self.step, seq=seq)
+        text = _last_bytes(chunk.text, size, size - (self.tail_bytes - self.tail_budget))
+        kept = _utf8_len(text)
+        self.tail[0] = (seq, kept)
+        self.tail_bytes -= size - kept
+        self.step.dropped_bytes += size - kept
+        with transaction.atomic():
+            LogChunk.objects.filter(pk=chunk.pk).update(text=text)
+            self._mark()
+
+    def _mark(self) -> None:
+        if not self.step.dropped_bytes:
+            return
+        text = MARKER.format(
+            dropped=self.step.dropped_bytes, head=self.head_bytes, tail=self.tail_bytes
+        )
+        if text == self.marker_text:
+            return
+        if self.marker_text:
+            LogChunk.objects.filter(step=self.step, seq=self.marker_seq).update(text=text)
+        else:
+            LogChunk.objects.create(step=self.step, seq=self.marker_seq, text=text)
+        self.marker_text = text
+
+
+def _utf8_len(text: str) -> int:
+    # isascii() is a flag lookup; most output is ASCII and then needs no encoding.
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _last_bytes(text: str, size: int, keep: int) -> str:
+    """The end of `text` (`size` bytes in UTF-8) within `keep` bytes, in whole characters."""
+    return text.encode()[size - keep :].decode(errors="ignore")

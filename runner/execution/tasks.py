@@ -1,0 +1,23 @@
+"""The background task that executes one Run. runner.runs.queue enqueues it by its path."""
+
+from django.tasks import TaskContext, task
+
+from runner.execution.stop import WORKER_STOP
+from runner.models import Run
+from runner.runs.concurrency import WAITING
+from runner.runs.queue import try_again_later
+
+
+@task(takes_context=True)
+def execute_run(context: TaskContext) -> None:
+    """Execute the Run created together with this task (it holds this task's id)."""
+    # Only workers execute runs: the receiver, which enqueues this task by its path, never
+    # loads the executor, git and all that comes with them.
+    from runner.execution import worker
+
+    run = Run.objects.filter(task_id=context.task_result.id).first()
+    if run is None:
+        return  # cancelled while waiting for its turn, after this task was queued
+    # A stopping worker hands it back, for another worker or this one restarted.
+    if WORKER_STOP.requested() or worker.execute(run) == WAITING:
+        try_again_later(run)

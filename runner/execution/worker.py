@@ -1,0 +1,257 @@
+"""Execute one claimed Run: prepare its workspace, run its steps in order, record all."""
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from runner.config.github import event_from_payload
+from runner.config.pipelines import DEFAULT_SHELL
+from runner.config.text import counted
+from runner.execution.checkout import Checkout, is_commit_sha
+from runner.execution.processes import ProcessOutcome, run_process
+from runner.execution.step_env import github_variables, step_environment
+from runner.execution.step_log import StepLog
+from runner.execution.stop import WORKER_STOP
+from runner.models import Run, Step
+from runner.runs.concurrency import CLAIMED, claim_in_turn
+
+logger = logging.getLogger(__name__)
+
+CANCEL_CHECK_SECONDS = 0.5
+# git may never ask a question: nobody is there to answer it.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    timeout: int
+    env: dict[str, str] = field(default_factory=dict)
+    # The command line, or None for the checkout hookrunner does itself.
+    argv: list[str] | None = None
+
+
+class RunError(Exception):
+    """hookrunner cannot run it (not the steps' fault); the message says why."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute(run: Run) -> str:
+    """Run it if it is its turn; CLAIMED once done, or WAITING, or GONE (not queued)."""
+    turn = claim_in_turn(run, worker_name())
+    if turn != CLAIMED:
+        logger.info("run=%s %s (status %s), not started", run.pk, turn, run.status)
+        return turn
+    logger.info("run=%s repository=%s pipeline=%s started", run.pk, run.repository, run.pipeline)
+    try:
+        status, detail = _execute_claimed(run)
+    except RunError as error:
+        status, detail = Run.Status.ERROR, str(error)
+    except Exception as error:
+        logger.exception("run=%s crashed", run.pk)
+        status, detail = Run.Status.ERROR, f"hookrunner error: {type(error).__name__}: {error}"
+    if run.finish(status, detail):
+        logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
+    else:
+        logger.warning("run=%s was marked %s meanwhile; its end (%s) is not recorded",
+                       run.pk, run.status, status)  # fmt: skip
+    return turn
+
+
+def _execute_claimed(run: Run) -> tuple[str, str]:
+    root = Path(settings.WORKSPACES_DIR) / f"run-{run.pk}"
+    root.mkdir(parents=True, exist_ok=True)
+    keep = run.definition.get("keep_workspace", False)
+    try:
+        return _Execution(run, root).run_steps()
+    finally:
+        if keep:
+            # keep_workspace needs checkout: true, whose workspace is always this folder.
+            run.kept_workspace = str(root / "workspace")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+class _Execution:
+    """One run's steps, with what every step of it shares: workspace, secrets, variables."""
+
+    def __init__(self, run: Run, root: Path) -> None:
+        self.run = run
+        self.definition: dict[str, Any] = run.definition
+        self.secrets = _secret_values(self.definition["secrets"])
+        self.workspace = _workspace(self.definition, root)
+        self.clone_url = _checkout_url(run, self.definition) if self.definition["checkout"] else ""
+        event_path = root / "event.json"
+        event_path.write_text(json.dumps(run.delivery.payload))
+        event = event_from_payload(run.event, run.delivery.payload)
+        self.github = github_variables(
+            event, run.pk, run.sha, run.ref, str(event_path), self.workspace
+        )
+        self.deadline = time.monotonic() + self.definition["timeout"]
+        self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
+        self.next_cancel_check = 0.0
+        self.cancel_reason: str | None = None
+
+    def run_steps(self) -> tuple[str, str]:
+        specs = _step_specs(self.definition)
+        steps = Step.objects.bulk_create(
+            Step(run=self.run, index=index, name=spec.name) for index, spec in enumerate(specs)
+        )
+        for step, spec in zip(steps, specs, strict=True):
+            ending = self.before_step(spec)
+            if ending is None:
+                bounded_by_pipeline = self.remaining() < spec.timeout
+                ending = self.ending(spec, self.run_step(step, spec), bounded_by_pipeline)
+            if ending is not None:
+                self.run.skip_pending_steps()
+                return ending
+        return Run.Status.SUCCEEDED, f"{counted(len(steps), 'step')} succeeded"
+
+    def before_step(self, spec: StepSpec) -> tuple[str, str] | None:
+        """Why the run ends before `spec` starts, or None if it may start."""
+        if self.should_stop() or WORKER_STOP.requested():
+            return Run.Status.CANCELLED, f"{self.stop_cause()} before step {spec.name}"
+        return None
+
+    def run_step(self, step: Step, spec: StepSpec) -> ProcessOutcome:
+        log = StepLog(step, list(self.secrets.values()), settings.STEP_OUTPUT_LIMIT)
+
+        def on_output(data: bytes) -> None:
+            log.write(data)
+            self.beat()
+
+        if spec.argv is None:
+            outcome = self.check_out(step, on_output)
+        else:
+            outcome = run_process(
+                spec.argv, env=self.environment(spec.env), cwd=self.workspace,
+                on_output=on_output, on_start=step.start, should_cancel=self.should_stop,
+                timeout=max(min(spec.timeout, self.remaining()), 0),
+                grace=settings.STEP_KILL_GRACE_SECONDS,
+            )  # fmt: skip
+        log.close()
+        step.finish(_step_status(outcome), outcome.exit_code)
+        return outcome
+
+    def check_out(self, step: Step, on_output: Callable[[bytes], None]) -> ProcessOutcome:
+        step.start(None)
+        deadline = self.deadline
+
+        def stop_reason() -> str:
+            if time.monotonic() >= deadline:
+                return "timeout"
+            return "cancel" if self.should_stop() else ""
+
+        return Checkout(
+            url=self.clone_url, sha=self.run.sha,
+            workspace=Path(self.workspace), mirrors=Path(settings.MIRRORS_DIR),
+            env=self.environment({}, GIT_ENV), stop_reason=stop_reason, on_output=on_output,
+            on_start=step.record_pid, grace=settings.STEP_KILL_GRACE_SECONDS,
+        ).run()  # fmt: skip
+
+    def environment(
+        self, step_env: dict[str, str], defaults: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """What a step sees; `defaults` are there unless the pipeline's env sets them."""
+        pipeline_env = {**(defaults or {}), **self.definition["env"]}
+        return step_environment(os.environ, pipeline_env, step_env, self.secrets, self.github)
+
+    def ending(
+        self, spec: StepSpec, outcome: ProcessOutcome, bounded_by_pipeline: bool
+    ) -> tuple[str, str] | None:
+        """How the run ends after this step, or None if it goes on."""
+        if outcome.cancelled:
+            return Run.Status.CANCELLED, f"{self.stop_cause()} during step {spec.name}"
+        if outcome.timed_out and bounded_by_pipeline:
+            limit = self.definition["timeout"]
+            return Run.Status.TIMED_OUT, f"pipeline timed out after {limit}s, in step {spec.name}"
+        if outcome.timed_out:
+            return Run.Status.TIMED_OUT, f"step {spec.name} timed out after {spec.timeout}s"
+        if outcome.exit_code and spec.argv is None:
+            return Run.Status.ERROR, f"checkout failed: git exited with {outcome.exit_code}"
+        if outcome.exit_code:
+            return Run.Status.FAILED, f"step {spec.name} failed with exit code {outcome.exit_code}"
+        return None
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def should_stop(self) -> bool:
+        """Whether someone cancelled the run (the database is asked at most every
+        CANCEL_CHECK_SECONDS) or the worker was told to stop and its grace is over."""
+        if self.cancel_reason is None and time.monotonic() >= self.next_cancel_check:
+            self.cancel_reason = self.run.cancel_reason()
+            self.next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
+        return self.cancel_reason is not None or WORKER_STOP.overdue()
+
+    def stop_cause(self) -> str:
+        return self.cancel_reason or "the worker was stopped"
+
+    def beat(self) -> None:
+        """Tell the reaper this run's worker is alive, every RUN_HEARTBEAT_SECONDS."""
+        if time.monotonic() >= self.next_beat:
+            self.run.beat()
+            self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
+
+
+def _secret_values(names: list[str]) -> dict[str, str]:
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise RunError(f"secret {', '.join(missing)} is not set in hookrunner's environment")
+    return {name: os.environ[name] for name in names}
+
+
+def _workspace(definition: dict[str, Any], root: Path) -> str:
+    if definition["workdir"]:
+        if not Path(definition["workdir"]).is_dir():
+            raise RunError(f"workdir {definition['workdir']} is not a directory")
+        return definition["workdir"]
+    workspace = root / "workspace"
+    workspace.mkdir(exist_ok=True)
+    return str(workspace)
+
+
+def _checkout_url(run: Run, definition: dict[str, Any]) -> str:
+    """Where checkout clones from: pipelines.yaml's clone_url ({repository} is
+    owner/name), else the payload's; RunError if this run cannot be checked out."""
+    if not is_commit_sha(run.sha):
+        raise RunError(f"checkout: {run.sha!r} is not a commit sha")
+    if definition.get("clone_url"):
+        return definition["clone_url"].replace("{repository}", run.repository)
+    url = (run.delivery.payload.get("repository") or {}).get("clone_url")
+    if not isinstance(url, str) or not url:
+        raise RunError("checkout: the payload has no repository.clone_url; set clone_url")
+    return url
+
+
+def _step_specs(definition: dict[str, Any]) -> list[StepSpec]:
+    specs = [_command_step(step) for step in definition["steps"]]
+    if definition["checkout"]:
+        specs.insert(0, StepSpec("checkout", definition["timeout"]))
+    return specs
+
+
+def _command_step(step: dict[str, Any]) -> StepSpec:
+    # The step's text is one argument of the shell; nothing is pasted into it.
+    argv = [*step.get("shell", DEFAULT_SHELL), step["run"]]
+    return StepSpec(step["name"], step["timeout"], step["env"], argv)
+
+
+def _step_status(outcome: ProcessOutcome) -> str:
+    if outcome.cancelled:
+        return Step.Status.CANCELLED
+    if outcome.timed_out:
+        return Step.Status.TIMED_OUT
+    return Step.Status.SUCCEEDED if outcome.exit_code == 0 else Step.Status.FAILED

@@ -1,0 +1,35 @@
+"""Requests hookrunner sends about runs: commit statuses and notifications."""
+
+from django.db import models
+from django.db.models.functions import Now
+
+from runner.models.runs import Run
+
+
+class Outgoing(models.Model):
+    """A request hookrunner sends about a run: a commit status to GitHub's API, or a
+    notification. Sent by a task, retried; every attempt is kept. Tokens and signing
+    secrets are looked up when sending and never stored here."""
+
+    class Kind(models.TextChoices):
+        COMMIT_STATUS = "commit_status", "commit status"
+        NOTIFICATION = "notification", "notification"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENT = "sent", "sent"
+        GAVE_UP = "gave_up", "gave up"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="outgoing")
+    kind = models.CharField(max_length=16, choices=Kind)
+    url = models.CharField(max_length=1000)
+    body = models.JSONField()
+    state = models.CharField(max_length=16, choices=State, default=State.PENDING)
+    # [{"at": iso time, "status": HTTP status or null, "error": text}], oldest first.
+    attempts = models.JSONField(default=list)
+    # Why it gave up, shown on the run's page.
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.run}: {self.state}"

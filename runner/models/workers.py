@@ -1,0 +1,26 @@
+"""Worker processes and when each was last heard of."""
+
+from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
+
+
+class WorkerSeen(models.Model):
+    """A worker process and when it last said it was alive, for /healthz and admin."""
+
+    name = models.CharField(max_length=200, unique=True)  # "host:pid"
+    queues = models.CharField(max_length=500)
+    started_at = models.DateTimeField(db_default=Now())
+    seen_at = models.DateTimeField(db_default=Now(), db_index=True)
+
+    class Meta:
+        verbose_name = "worker"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def beat(cls, name: str, queues: str) -> None:
+        # One UPDATE every beat; the row is created only by the first.
+        if not cls.objects.filter(name=name).update(queues=queues, seen_at=timezone.now()):
+            cls.objects.create(name=name, queues=queues)

@@ -1,0 +1,303 @@
+import json
+
+import pytest
+
+from runner.config.github import (
+    COMMITS_CAPPED,
+    COMMITS_UNREADABLE,
+    FILES_CAPPED,
+    NO_COMMITS,
+    BadDelivery,
+    decode_payload,
+    parse_event,
+    sign,
+    signature_format_problem,
+    signing_secret,
+)
+from tests.conftest import FIXTURES, fixture_names
+
+SECRET = "s3cret"
+
+
+def test_signature_matches_githubs_published_vector():
+    assert sign("It's a Secret to Everybody", b"Hello, World!") == (
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    )
+
+
+def test_correct_signature_names_its_secret():
+    assert signing_secret([SECRET], b"{}", sign(SECRET, b"{}")) == SECRET
+
+
+def test_signature_with_uppercase_hex_is_accepted():
+    header = "sha256=" + sign(SECRET, b"{}").removeprefix("sha256=").upper()
+    assert signing_secret([SECRET], b"{}", header) == SECRET
+
+
+def test_signature_made_with_any_configured_secret_is_accepted():
+    assert signing_secret(["other", SECRET], b"{}", sign(SECRET, b"{}")) == SECRET
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        (None, "missing X-Hub-Signature-256"),
+        ("", "missing X-Hub-Signature-256"),
+        ("sha1=" + "a" * 40, "malformed"),
+        ("a" * 64, "malformed"),
+        ("sha256=" + "a" * 63, "malformed"),
+        ("sha256=" + "g" * 64, "malformed"),
+    ],
+)
+def test_bad_signature_header_is_named(header, problem):
+    assert problem in signature_format_problem(header)
+
+
+def test_well_formed_signature_header_has_no_format_problem():
+    assert signature_format_problem("sha256=" + "a" * 64) is None
+
+
+def test_signature_of_another_body_matches_no_secret():
+    assert signing_secret([SECRET], b"{}", sign(SECRET, b"[]")) is None
+
+
+def test_wrong_secret_matches_no_secret():
+    assert signing_secret([SECRET], b"{}", "sha256=" + "a" * 64) is None
+
+
+def test_empty_secret_never_verifies_anything():
+    assert signing_secret([""], b"{}", sign("", b"{}")) is None
+
+
+def test_form_encoded_body_carries_payload_field():
+    body = b"payload=%7B%22zen%22%3A+%22hi%22%7D"
+    assert decode_payload("application/x-www-form-urlencoded", body) == {"zen": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "reason"),
+    [
+        ("application/json", b"{not json", "body is not valid JSON: Expecting property name"),
+        ("application/json", b"[1, 2]", "payload is a JSON list, not an object"),
+        ("application/json", b'"text"', "payload is a JSON str, not an object"),
+        ("application/json", b"\xff\xfe", "body is not UTF-8"),
+        ("application/x-www-form-urlencoded", b"other=1", "form-encoded body has no payload"),
+        ("application/x-www-form-urlencoded", b"payload=%7B", "body is not valid JSON"),
+        ("text/plain", b"{}", "unsupported content type 'text/plain'"),
+    ],
+)
+def test_undecodable_body_names_its_problem(content_type, body, reason):
+    with pytest.raises(BadDelivery, match=reason):
+        decode_payload(content_type, body)
+
+
+def github_headers(event: str, **extra: str) -> dict[str, str]:
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": "d-1",
+        "Content-Type": "application/json",
+        **extra,
+    }
+
+
+def parse_fixture(name: str):
+    body = (FIXTURES / f"{name}.json").read_bytes()
+    return parse_event(github_headers(name.split("__")[0], **{"X-GitHub-Hook-ID": "30"}), body)
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_every_fixture_parses_with_its_repository_and_sender(name):
+    event = parse_fixture(name)
+    assert event.repository == "acme/webapp"
+    assert event.sender in {"octocat", "mallory"}
+    assert event.hook_id == "30"
+
+
+@pytest.mark.parametrize(
+    ("name", "ref", "sha", "deleted"),
+    [
+        ("push__branch", "refs/heads/main", "fdf0d9b48aca90fb0019f29d9611992528323408", False),
+        ("push__tag", "refs/tags/v1.2.0", "d97cab235a72e7ca3257d2e1174fffb7708f739b", False),
+        ("push__branch_deleted", "refs/heads/feature/old-login", "0" * 40, True),
+    ],
+)
+def test_push_reads_ref_sha_and_deletion(name, ref, sha, deleted):
+    event = parse_fixture(name)
+    assert (event.ref, event.sha, event.deleted, event.is_acted_on) == (ref, sha, deleted, True)
+
+
+@pytest.mark.parametrize(
+    ("name", "action", "number", "head_repository", "head_ref"),
+    [
+        ("pull_request__opened", "opened", 42, "acme/webapp", "feature/login"),
+        ("pull_request__synchronize", "synchronize", 42, "acme/webapp", "feature/login"),
+        ("pull_request__closed", "closed", 42, "acme/webapp", "feature/login"),
+        ("pull_request__from_fork", "opened", 43, "mallory/webapp", "patch-1"),
+    ],
+)
+def test_pull_request_reads_action_number_and_head(name, action, number, head_repository, head_ref):
+    event = parse_fixture(name)
+    assert (event.action, event.pr_number, event.head_repository, event.head_ref) == (
+        action,
+        number,
+        head_repository,
+        head_ref,
+    )
+    assert event.base_ref == "main"
+    assert event.ref == f"refs/pull/{number}/merge"
+
+
+def test_push_lists_every_file_its_commits_add_modify_or_remove_once():
+    payload = json.loads((FIXTURES / "push__branch.json").read_bytes())
+    payload["commits"][1]["removed"] = ["webapp/old.py"]
+    payload["commits"][1]["modified"].append("webapp/auth.py")
+    event = parse_event(github_headers("push"), json.dumps(payload).encode())
+    assert event.changed_files == (
+        "tests/test_session.py",
+        "webapp/auth.py",
+        "webapp/old.py",
+        "webapp/ratelimit.py",
+    )
+    assert event.changed_files_unknown == ""
+
+
+def commit(added=(), modified=(), removed=()):
+    return {
+        "id": "a" * 40,
+        "added": list(added),
+        "modified": list(modified),
+        "removed": list(removed),
+    }
+
+
+@pytest.mark.parametrize(
+    ("commits", "files", "unknown"),
+    [
+        ([], None, NO_COMMITS),
+        (None, None, NO_COMMITS),
+        ([commit(), commit()], (), ""),
+        ([commit(added=["a"])] * 2047, ("a",), ""),
+        ([commit(added=["a"])] * 2048, None, COMMITS_CAPPED),
+        (
+            [commit(modified=[f"f{n}" for n in range(2999)])],
+            tuple(sorted(f"f{n}" for n in range(2999))),
+            "",
+        ),
+        ([commit(modified=[f"f{n}" for n in range(3000)])], None, FILES_CAPPED),
+        ([commit(), commit(removed=[f"f{n}" for n in range(3000)])], None, FILES_CAPPED),
+        ("not a list", None, COMMITS_UNREADABLE),
+        (["not a commit"], None, COMMITS_UNREADABLE),
+        ([{"added": "a.py"}], None, COMMITS_UNREADABLE),
+        ([{"added": [7]}], None, COMMITS_UNREADABLE),
+        ([{"id": "b" * 40}], (), ""),
+    ],
+)
+def test_push_says_why_its_changed_files_are_unknown(commits, files, unknown):
+    payload = json.loads((FIXTURES / "push__branch.json").read_bytes())
+    if commits is None:
+        del payload["commits"]
+    else:
+        payload["commits"] = commits
+    event = parse_event(github_headers("push"), json.dumps(payload).encode())
+    assert (event.changed_files, event.changed_files_unknown) == (files, unknown)
+
+
+@pytest.mark.parametrize("name", ["push__tag", "push__new_branch", "push__branch_deleted"])
+def test_pushes_that_list_no_commits_have_unknown_files(name):
+    event = parse_fixture(name)
+    assert (event.changed_files, event.changed_files_unknown) == (None, NO_COMMITS)
+
+
+def test_pull_requests_carry_no_changed_files():
+    event = parse_fixture("pull_request__synchronize")
+    assert (event.changed_files, event.changed_files_unknown) == (None, "")
+
+
+def test_pull_request_from_deleted_fork_has_no_head_repository():
+    payload = json.loads((FIXTURES / "pull_request__from_fork.json").read_bytes())
+    payload["pull_request"]["head"]["repo"] = None
+    event = parse_event(github_headers("pull_request"), json.dumps(payload).encode())
+    assert event.head_repository == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "is_ping", "is_acted_on"),
+    [("ping__default", True, False), ("star__created", False, False)],
+)
+def test_ping_and_other_events_are_not_acted_on(name, is_ping, is_acted_on):
+    event = parse_fixture(name)
+    assert (event.is_ping, event.is_acted_on) == (is_ping, is_acted_on)
+
+
+@pytest.mark.parametrize(
+    ("event", "remove", "reason"),
+    [
+        ("push", ("ref",), "push payload field ref is missing"),
+        ("push", ("after",), "push payload field after is missing"),
+        ("push", ("repository",), "push payload field repository.full_name is missing"),
+        ("pull_request", ("number",), "pull_request payload field number is missing"),
+        (
+            "pull_request",
+            ("pull_request", "head"),
+            "pull_request payload field pull_request.head.ref is missing",
+        ),
+        (
+            "pull_request",
+            ("pull_request", "base"),
+            "pull_request payload field pull_request.base.ref is missing",
+        ),
+    ],
+)
+def test_payload_missing_a_needed_field_is_refused(event, remove, reason):
+    name = {"push": "push__branch", "pull_request": "pull_request__opened"}[event]
+    payload = json.loads((FIXTURES / f"{name}.json").read_bytes())
+    *parents, last = remove
+    container = payload
+    for key in parents:
+        container = container[key]
+    del container[last]
+    with pytest.raises(BadDelivery, match=reason):
+        parse_event(github_headers(event), json.dumps(payload).encode())
+
+
+def test_field_of_wrong_type_is_refused():
+    payload = json.loads((FIXTURES / "pull_request__opened.json").read_bytes())
+    payload["number"] = "42"
+    with pytest.raises(BadDelivery, match="field number is not a number"):
+        parse_event(github_headers("pull_request"), json.dumps(payload).encode())
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({"X-GitHub-Delivery": "d-1"}, "missing X-GitHub-Event header"),
+        ({"X-GitHub-Event": "push"}, "missing X-GitHub-Delivery header"),
+        ({"X-GitHub-Event": "push", "X-GitHub-Delivery": "x" * 101}, "not a delivery id"),
+    ],
+)
+def test_missing_github_headers_are_refused(headers, reason):
+    with pytest.raises(BadDelivery, match=reason):
+        parse_event(headers, b"{}")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"a": NaN}', "NaN is not a JSON value"),
+        (b'{"a": -Infinity}', "-Infinity is not a JSON value"),
+        (b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_json_that_python_would_stretch_to_accept_is_refused(body, reason):
+    with pytest.raises(BadDelivery, match=reason):
+        decode_payload("application/json", body)
+
+
+def test_nul_characters_are_replaced_so_any_database_can_store_the_payload():
+    payload = decode_payload("application/json", b'{"message\\u0000": ["fix\\u0000"]}')
+    assert payload == {"message\ufffd": ["fix\ufffd"]}
+
+
+def test_overlong_event_header_is_refused():
+    with pytest.raises(BadDelivery, match="X-GitHub-Event is not an event name"):
+        parse_event(github_headers("x" * 65), b"{}")

@@ -1,0 +1,385 @@
+"""`manage.py serve` (what `make run` starts), as a real process with a real gunicorn."""
+
+import contextlib
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+
+from runner.ops.local_setup import AdminLogin, ensure_admin_login, ensure_secret_file
+from tests.conftest import SignedDelivery
+from tests.worker_processes import group_members, wait_for
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+SERVER_ENV_NAMES = ("DATABASE_URL", "WEBHOOK_SECRET", "DJANGO_SECRET_KEY", "DATA_DIR")
+
+
+def server_env(**changes: str) -> dict[str, str]:
+    """This process's environment without the server's own settings, plus `changes`."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
+    return {**env, **changes}
+
+
+def run_until_exit(command: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *command], cwd=BASE_DIR, env=server_env(**env),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data_dir: Path, **environment: str) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        env = server_env(
+            DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(self.port), **environment
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.banner = self._read_banner()
+        self.output: list[str] = []
+        # Drain the pipe so a chatty server never blocks on a full one.
+        self._drain = threading.Thread(target=self.output.extend, args=(self.process.stdout,))
+        self._drain.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/github/"
+
+    def _read_banner(self) -> str:
+        lines = []
+        for line in self.process.stdout:
+            lines.append(line)
+            if line.startswith("Stop with Ctrl-C."):
+                break
+        banner = "".join(lines)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return banner
+            except OSError:
+                time.sleep(0.1)
+        os.killpg(self.process.pid, signal.SIGKILL)
+        raise AssertionError(f"serve did not start listening:\n{banner}")
+
+    def secret(self) -> str:
+        return re.search(r"webhook secret\s+(\S+)", self.banner).group(1)
+
+    def printed_login(self) -> tuple[str, str] | None:
+        found = re.search(r"admin login\s+user (\S+)\s+password (\S+)", self.banner)
+        return found and found.groups()
+
+    def admin_login(self, username: str, password: str) -> str:
+        """Log in to admin as a browser does; the page landed on, with its URL."""
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        login_url = f"http://127.0.0.1:{self.port}/admin/login/?next=/admin/"
+        with opener.open(login_url, timeout=10) as response:
+            form = response.read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        fields = {"csrfmiddlewaretoken": token, "username": username, "password": password}
+        body = urllib.parse.urlencode({**fields, "next": "/admin/"}).encode()
+        with opener.open(login_url, body, timeout=10) as response:
+            return f"{response.url}\n{response.read().decode()}"
+
+    def post(self, delivery: SignedDelivery) -> int:
+        request = urllib.request.Request(self.url, delivery.body, delivery.headers(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._drain.join()
+
+    def stop(self, signum: int, whole_group: bool = False) -> int:
+        if whole_group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            self.kill()
+
+
+@pytest.fixture
+def server(tmp_path):
+    started = Server(tmp_path)
+    yield started
+    started.kill()
+
+
+def stored_deliveries(data_dir: Path, name: str = "hookrunner.sqlite3") -> list[tuple[str, str]]:
+    with sqlite3.connect(data_dir / name) as database:
+        return database.execute("SELECT event, status FROM runner_delivery").fetchall()
+
+
+def test_first_start_generates_a_private_secret_and_prints_how_to_use_it(server):
+    secret_file = server.data_dir / "webhook-secret"
+    assert secret_file.read_text().strip() == server.secret()
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert f"webhook URL     {server.url}" in server.banner
+    assert f"admin           http://127.0.0.1:{server.port}/admin/" in server.banner
+
+
+def superusers(data_dir: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(data_dir / "hookrunner.sqlite3") as database:
+        return database.execute(
+            "SELECT username, password FROM auth_user WHERE is_superuser"
+        ).fetchall()
+
+
+def files_containing(folder: Path, text: str) -> list[Path]:
+    return [
+        path for path in folder.rglob("*") if path.is_file() and text.encode() in path.read_bytes()
+    ]
+
+
+def test_first_start_creates_an_admin_login_shown_once_that_works_on_later_starts(tmp_path):
+    server = Server(tmp_path)
+    admin_index = f"http://127.0.0.1:{server.port}/admin/\n"
+    try:
+        username, password = server.printed_login()
+        assert username == "admin"
+        assert "shown only this once" in server.banner
+        assert "manage.py changepassword admin" in server.banner
+        assert "manage.py createsuperuser" in server.banner
+        landed = server.admin_login("admin", password)
+        assert landed.startswith(admin_index)
+        assert 'id="logout-form"' in landed
+        assert not server.admin_login("admin", "wrong").startswith(admin_index)
+        assert server.stop(signal.SIGTERM) == 0
+    finally:
+        server.kill()
+    # Stored hashed in the database and nowhere else: no file, no log line.
+    [(_, stored)] = superusers(tmp_path)
+    assert stored.startswith("pbkdf2_sha256$")
+    assert files_containing(tmp_path, password) == []
+    assert password not in "".join(server.output)
+
+    again = Server(tmp_path)
+    try:
+        assert again.printed_login() is None
+        assert password not in again.banner
+        assert "admin login     as admin  (password not shown here)" in again.banner
+        assert "manage.py changepassword admin" in again.banner
+        assert again.admin_login("admin", password).startswith(
+            f"http://127.0.0.1:{again.port}/admin/\n"
+        )
+    finally:
+        again.kill()
+    assert len(superusers(tmp_path)) == 1
+
+
+def test_admin_login_off_creates_none_and_shows_how_to_create_one(tmp_path):
+    server = Server(tmp_path, ADMIN_LOGIN="off")
+    try:
+        assert server.printed_login() is None
+        assert "password" not in server.banner
+        assert (
+            "admin login     none (ADMIN_LOGIN=off); create one: "
+            f"{sys.executable} manage.py createsuperuser\n"
+        ) in server.banner
+    finally:
+        server.kill()
+    with sqlite3.connect(tmp_path / "hookrunner.sqlite3") as database:
+        assert database.execute("SELECT count(*) FROM auth_user").fetchone() == (0,)
+
+
+def test_a_malformed_admin_login_setting_stops_serve_before_anything_else(tmp_path):
+    result = run_until_exit(
+        ["manage.py", "serve"], DATA_DIR=str(tmp_path), ADMIN_LOGIN="maybe", PORT=str(free_port())
+    )
+    assert result.returncode != 0
+    assert "ADMIN_LOGIN='maybe' is not a boolean" in result.stderr
+    assert not (tmp_path / "hookrunner.sqlite3").exists()
+
+
+@pytest.mark.django_db
+def test_admin_login_is_created_only_while_there_is_no_superuser_at_all():
+    assert ensure_admin_login(create=False) == AdminLogin(None)
+    created = ensure_admin_login()
+    assert created.username == "admin" and len(created.password) >= 16
+    assert User.objects.get(username="admin").check_password(created.password)
+    assert ensure_admin_login() == AdminLogin("admin")
+    assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_plain_user_named_admin_is_left_alone():
+    User.objects.create_user("admin", password="theirs")
+    assert ensure_admin_login() == AdminLogin(None)
+    assert not User.objects.get(username="admin").is_superuser
+    assert User.objects.get(username="admin").check_password("theirs")
+
+
+def test_served_receiver_accepts_deliveries_signed_with_the_printed_secret(server):
+    assert server.post(SignedDelivery.of_fixture("ping__default", secret=server.secret())) == 200
+    assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
+    assert server.post(SignedDelivery.of_fixture("push__branch", secret="wrong")) == 403
+    assert stored_deliveries(server.data_dir) == [("ping", "accepted"), ("push", "accepted")]
+
+
+def test_pushed_pipeline_runs_to_the_end_in_the_served_worker(server):
+    assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with sqlite3.connect(server.data_dir / "hookrunner.sqlite3") as database:
+            row = database.execute(
+                "SELECT status, id FROM runner_run WHERE pipeline = 'deploy'"
+            ).fetchone()
+            if row and row[0] not in ("queued", "running"):
+                break
+        time.sleep(0.2)
+    assert row[0] == "succeeded"
+    with sqlite3.connect(server.data_dir / "hookrunner.sqlite3") as database:
+        (output,) = database.execute(
+            "SELECT group_concat(c.text, '') FROM runner_logchunk c "
+            "JOIN runner_step s ON s.id = c.step_id WHERE s.run_id = ?",
+            (row[1],),
+        ).fetchone()
+    sha = "fdf0d9b48aca90fb0019f29d9611992528323408"
+    assert output == f"deploying {sha} from acme/webapp\n"
+
+
+def test_served_receiver_refuses_a_declared_oversized_body_without_waiting_for_it(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /hooks/github/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 26214401\r\n\r\n"
+        )
+        status_line = connection.makefile("rb").readline()
+    assert status_line.split()[1] == b"413"
+
+
+def test_sigterm_stops_everything_cleanly(server):
+    assert server.stop(signal.SIGTERM) == 0
+    output = "".join(server.output)
+    assert "Shutting down: Master" in output
+    assert "Traceback" not in output
+
+
+def test_ctrl_c_stops_everything_cleanly_and_a_given_secret_is_used(tmp_path):
+    server = Server(tmp_path, WEBHOOK_SECRET="from-the-environment")
+    assert server.secret() == "from-the-environment"
+    assert not (tmp_path / "webhook-secret").exists()
+    assert (
+        server.post(SignedDelivery.of_fixture("ping__default", secret="from-the-environment"))
+        == 200
+    )
+    # A terminal delivers Ctrl-C to every process of the foreground group.
+    assert server.stop(signal.SIGINT, whole_group=True) == 0
+
+
+def test_ctrl_c_during_a_running_step_leaves_no_process_behind(tmp_path):
+    pgid_file = tmp_path / "pgid"
+    pipelines = tmp_path / "pipelines.yaml"
+    pipelines.write_text(
+        "repositories:\n  acme/webapp:\n    pipelines:\n      ci:\n"
+        "        on: {push: null}\n        steps:\n"
+        f"          - {{name: hang, run: 'echo $$ > {pgid_file}; sleep 300 & sleep 300'}}\n"
+    )
+    server = Server(tmp_path, PIPELINES_FILE=str(pipelines))
+    try:
+        assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
+        pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step", 30))
+        wait_for(lambda: len(group_members(pgid)) == 3, "the shell and both sleeps running")
+        assert server.stop(signal.SIGINT, whole_group=True) == 0
+        assert group_members(pgid) == []
+        assert group_members(server.process.pid) == []
+    finally:
+        server.kill()
+    with sqlite3.connect(tmp_path / "hookrunner.sqlite3") as database:
+        (status,) = database.execute("SELECT status FROM runner_run").fetchone()
+    assert status == "cancelled"
+
+
+def test_serve_uses_the_database_that_database_url_names(tmp_path):
+    server = Server(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}")
+    assert server.post(SignedDelivery.of_fixture("ping__default", secret=server.secret())) == 200
+    assert server.stop(signal.SIGTERM) == 0
+    assert stored_deliveries(tmp_path, "elsewhere.sqlite3") == [("ping", "accepted")]
+    assert not (tmp_path / "hookrunner.sqlite3").exists()
+
+
+def test_generated_secret_is_kept_for_later_starts(tmp_path):
+    path = tmp_path / "var" / "webhook-secret"
+    first = ensure_secret_file(path)
+    assert ensure_secret_file(path) == first
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_receiver_goes_away_when_serve_itself_is_killed(server):
+    server.process.kill()
+    server.process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+        except OSError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("gunicorn outlived the serve process that started it")
+
+
+def test_invalid_pipelines_file_stops_serve_with_its_problems(tmp_path):
+    broken = tmp_path / "pipelines.yaml"
+    broken.write_text("repositories:\n  acme/webapp:\n    pipelines: {}\n")
+    result = run_until_exit(
+        ["manage.py", "serve"],
+        DATA_DIR=str(tmp_path), PIPELINES_FILE=str(broken), PORT=str(free_port()),
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"{broken}:3: repositories.acme/webapp.pipelines: lists no pipeline" in result.stderr
+
+
+def test_gunicorn_alone_refuses_to_start_with_an_invalid_pipelines_file(tmp_path):
+    broken = tmp_path / "pipelines.yaml"
+    broken.write_text("repositories: {acme/webapp: {pipelines: {}}}\n")
+    config = BASE_DIR / "deploy" / "gunicorn.conf.py"
+    result = run_until_exit(
+        ["-m", "gunicorn", "-c", str(config)],
+        DATA_DIR=str(tmp_path), PIPELINES_FILE=str(broken), PORT=str(free_port()),
+        WEBHOOK_SECRET="s", DJANGO_SECRET_KEY="k",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "repositories.acme/webapp.pipelines: lists no pipeline" in result.stderr
+
+
+def test_check_refuses_to_serve_without_a_webhook_secret(tmp_path):
+    result = run_until_exit(["manage.py", "check"], DATA_DIR=str(tmp_path), DJANGO_SECRET_KEY="x")
+    assert result.returncode == 1
+    assert "hookrunner.E001" in result.stderr
+    assert "Set WEBHOOK_SECRET" in result.stderr
