@@ -60,6 +60,7 @@ $(SYSTEMD_ANALYZE) $(NGINX):
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .

@@ -57,8 +57,6 @@ RUN_STALE_SECONDS = env_float("RUN_STALE_SECONDS", 60)
 REAP_SECONDS = env_float("REAP_SECONDS", 30)
 # How often each worker records that it is alive (for /healthz).
 WORKER_BEAT_SECONDS = env_float("WORKER_BEAT_SECONDS", 10)
-# A run whose concurrency group is busy is looked at again after this long.
-CONCURRENCY_RETRY_SECONDS = env_float("CONCURRENCY_RETRY_SECONDS", 2)
 
 # Commit statuses and notifications (README, "Commit statuses and notifications").
 # GitHub's API; GitHub Enterprise Server's is https://HOST/api/v3.

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.db import connection
 from django.utils import timezone
 
+from runner.config.definition import RunDefinition
 from runner.models import Delivery, Run, WorkerSeen
 
 
@@ -30,7 +31,12 @@ def make_run(
 ) -> Run:
     """A push run of `pipeline` in `repository` with an empty definition and a fresh task
     id, of a new delivery unless given one."""
-    values = {"event": "push", "definition": {}, "task_id": str(uuid.uuid4()), **fields}
+    values = {
+        "event": "push",
+        "definition": RunDefinition(),
+        "task_id": str(uuid.uuid4()),
+        **fields,
+    }
     return Run.objects.create(
         delivery=delivery or make_delivery(),
         repository=repository,

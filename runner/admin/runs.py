@@ -16,7 +16,7 @@ from runner.admin.display import badge_of, branch_or_pull_request, commit_link, 
 from runner.admin.redact import redact
 from runner.admin.run_page import live_update, run_page_context
 from runner.models import Run
-from runner.runs.lifecycle import rerun
+from runner.runs.lifecycle import cancel, rerun
 
 
 class RedactForm(forms.Form):
@@ -124,7 +124,7 @@ class RunAdmin(ReadOnlyAdmin):
     @admin.action(description="Cancel selected runs", permissions=["cancel"])
     def cancel(self, request, queryset) -> None:
         for run in queryset:
-            self.message_user(request, f"run {run.pk}: {run.request_cancel()}")
+            self.message_user(request, f"run {run.pk}: {cancel(run)}")
 
     @admin.action(description="Run selected runs again", permissions=["rerun"])
     def run_again(self, request, queryset) -> None:
@@ -176,7 +176,7 @@ class RunAdmin(ReadOnlyAdmin):
         if not self.has_cancel_permission(request):
             raise PermissionDenied
         run = get_object_or_404(Run, pk=run_id)
-        self.message_user(request, f"run {run.pk}: {run.request_cancel()}")
+        self.message_user(request, f"run {run.pk}: {cancel(run)}")
         return _page_of(run)
 
     @method_decorator(require_POST)

@@ -5,7 +5,6 @@
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any
 
 from runner.config.github import (
     COMMITS_CAPPED,
@@ -23,6 +22,8 @@ DEFAULT_SHELL = ("bash", "-e", "-o", "pipefail", "-c")
 # run that does not succeed and the first success after one (a recovery).
 NOTIFY_ON = ("always", "failure", "changes")
 DEFAULT_NOTIFY_ON = "always"
+# Seconds a pipeline, and each of its steps, may run unless pipelines.yaml says otherwise.
+DEFAULT_TIMEOUT = 3600
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Pipeline:
     push: PushTrigger | None = None
     pull_request: PullRequestTrigger | None = None
     env: dict[str, str] = field(default_factory=dict)
-    timeout: int = 3600
+    timeout: int = DEFAULT_TIMEOUT
     workdir: str = ""
     checkout: bool = False
     # Where checkout clones from; empty for the clone URL the payload gives.
@@ -92,43 +93,6 @@ class Pipeline:
     report_status: bool = False
     token_env: str = ""
     notify: tuple[Notify, ...] = ()
-
-    def snapshot(self, from_fork: bool) -> dict[str, Any]:
-        """What a run needs of this pipeline, as it is now, in JSON-ready form."""
-        return {
-            "name": self.name,
-            "steps": [
-                {
-                    "name": s.name,
-                    "run": s.run,
-                    "timeout": s.timeout,
-                    "env": s.env,
-                    "shell": list(s.shell),
-                }
-                for s in self.steps
-            ],
-            "env": self.env,
-            "timeout": self.timeout,
-            "workdir": self.workdir,
-            "checkout": self.checkout,
-            "clone_url": self.clone_url,
-            "keep_workspace": self.keep_workspace,
-            # A fork's code must never see the server's secrets.
-            "secrets": [] if from_fork else list(self.secrets),
-            "runs_on": self.runs_on,
-            "needs": list(self.needs),
-            "report_status": self.report_status,
-            "token_env": self.token_env,
-            "notify": [{"url": n.url, "on": n.on, "secret_env": n.secret_env} for n in self.notify],
-            "concurrency": (
-                {
-                    "group": self.concurrency.group,
-                    "cancel_in_progress": self.concurrency.cancel_in_progress,
-                }
-                if self.concurrency
-                else None
-            ),
-        }
 
 
 @dataclass(frozen=True)

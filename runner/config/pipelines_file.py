@@ -17,6 +17,7 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from runner.config.pipelines import (
     DEFAULT_SHELL,
+    DEFAULT_TIMEOUT,
     Concurrency,
     Config,
     Pipeline,
@@ -30,7 +31,6 @@ from runner.config.yaml_nodes import Problem, kind_of, node_under
 
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-DEFAULT_TIMEOUT = 3600
 
 REPOSITORY_KEYS = {
     "pipelines": True, "secret_env": False, "clone_url": False, "token_env": False,

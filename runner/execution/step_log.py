@@ -10,7 +10,7 @@ from django.db import transaction
 from runner.execution.processes import SecretMasker
 from runner.models import LogChunk, Step
 
-FLUSH_BYTES = 64 * 1024
+FLUSH_BYTES = LogChunk.MOST_BYTES
 FLUSH_SECONDS = 0.5
 MARKER = (
     "\n[hookrunner: {dropped} bytes of output dropped here;"

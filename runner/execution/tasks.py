@@ -4,8 +4,7 @@ from django.tasks import TaskContext, task
 
 from runner.execution.stop import WORKER_STOP
 from runner.models import Run
-from runner.runs.concurrency import WAITING
-from runner.runs.queue import try_again_later
+from runner.runs.lifecycle import hand_back
 
 
 @task(takes_context=True)
@@ -17,7 +16,9 @@ def execute_run(context: TaskContext) -> None:
 
     run = Run.objects.filter(task_id=context.task_result.id).first()
     if run is None:
-        return  # cancelled while waiting for its turn, after this task was queued
-    # A stopping worker hands it back, for another worker or this one restarted.
-    if WORKER_STOP.requested() or worker.execute(run) == WAITING:
-        try_again_later(run)
+        return  # its run was deleted
+    if WORKER_STOP.requested():
+        # For another worker, or this one restarted.
+        hand_back(run)
+    else:
+        worker.execute(run)

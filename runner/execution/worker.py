@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
+from runner.config.definition import RunDefinition
 from runner.config.github import event_from_payload
-from runner.config.pipelines import DEFAULT_SHELL
+from runner.config.pipelines import Step as StepDefinition
 from runner.config.text import counted
 from runner.execution.checkout import Checkout, is_commit_sha
 from runner.execution.processes import ProcessOutcome, run_process
@@ -22,7 +22,7 @@ from runner.execution.step_env import github_variables, step_environment
 from runner.execution.step_log import StepLog
 from runner.execution.stop import WORKER_STOP
 from runner.models import Run, Step
-from runner.runs.concurrency import CLAIMED, claim_in_turn
+from runner.runs import lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def execute(run: Run) -> str:
-    """Run it if it is its turn; CLAIMED once done, or WAITING, or GONE (not queued)."""
-    turn = claim_in_turn(run, worker_name())
-    if turn != CLAIMED:
-        logger.info("run=%s %s (status %s), not started", run.pk, turn, run.status)
-        return turn
+def execute(run: Run) -> bool:
+    """Claim the run and run it; False if it was no longer queued (cancelled meanwhile)."""
+    if not lifecycle.claim(run, worker_name()):
+        run.refresh_from_db(fields=["status"])
+        logger.info("run=%s is %s, not started", run.pk, run.status)
+        return False
     logger.info("run=%s repository=%s pipeline=%s started", run.pk, run.repository, run.pipeline)
     try:
         status, detail = _execute_claimed(run)
@@ -62,18 +62,18 @@ def execute(run: Run) -> str:
     except Exception as error:
         logger.exception("run=%s crashed", run.pk)
         status, detail = Run.Status.ERROR, f"hookrunner error: {type(error).__name__}: {error}"
-    if run.finish(status, detail):
+    if lifecycle.finish(run, status, detail):
         logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
     else:
         logger.warning("run=%s was marked %s meanwhile; its end (%s) is not recorded",
                        run.pk, run.status, status)  # fmt: skip
-    return turn
+    return True
 
 
 def _execute_claimed(run: Run) -> tuple[str, str]:
     root = Path(settings.WORKSPACES_DIR) / f"run-{run.pk}"
     root.mkdir(parents=True, exist_ok=True)
-    keep = run.definition.get("keep_workspace", False)
+    keep = run.definition.keep_workspace
     try:
         return _Execution(run, root).run_steps()
     finally:
@@ -89,33 +89,30 @@ class _Execution:
 
     def __init__(self, run: Run, root: Path) -> None:
         self.run = run
-        self.definition: dict[str, Any] = run.definition
-        self.secrets = _secret_values(self.definition["secrets"])
+        self.definition: RunDefinition = run.definition
+        self.secrets = _secret_values(self.definition.secrets)
         self.workspace = _workspace(self.definition, root)
-        self.clone_url = _checkout_url(run, self.definition) if self.definition["checkout"] else ""
+        self.clone_url = _checkout_url(run, self.definition) if self.definition.checkout else ""
         event_path = root / "event.json"
         event_path.write_text(json.dumps(run.delivery.payload))
         event = event_from_payload(run.event, run.delivery.payload)
         self.github = github_variables(
             event, run.pk, run.sha, run.ref, str(event_path), self.workspace
         )
-        self.deadline = time.monotonic() + self.definition["timeout"]
+        self.deadline = time.monotonic() + self.definition.timeout
         self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
         self.next_cancel_check = 0.0
         self.cancel_reason: str | None = None
 
     def run_steps(self) -> tuple[str, str]:
         specs = _step_specs(self.definition)
-        steps = Step.objects.bulk_create(
-            Step(run=self.run, index=index, name=spec.name) for index, spec in enumerate(specs)
-        )
+        steps = lifecycle.start_steps(self.run, (spec.name for spec in specs))
         for step, spec in zip(steps, specs, strict=True):
             ending = self.before_step(spec)
             if ending is None:
                 bounded_by_pipeline = self.remaining() < spec.timeout
                 ending = self.ending(spec, self.run_step(step, spec), bounded_by_pipeline)
             if ending is not None:
-                self.run.skip_pending_steps()
                 return ending
         return Run.Status.SUCCEEDED, f"{counted(len(steps), 'step')} succeeded"
 
@@ -137,16 +134,17 @@ class _Execution:
         else:
             outcome = run_process(
                 spec.argv, env=self.environment(spec.env), cwd=self.workspace,
-                on_output=on_output, on_start=step.start, should_cancel=self.should_stop,
+                on_output=on_output, on_start=lambda pid: lifecycle.step_started(step, pid),
+                should_cancel=self.should_stop,
                 timeout=max(min(spec.timeout, self.remaining()), 0),
                 grace=settings.STEP_KILL_GRACE_SECONDS,
             )  # fmt: skip
         log.close()
-        step.finish(_step_status(outcome), outcome.exit_code)
+        lifecycle.step_ended(step, _step_status(outcome), outcome.exit_code)
         return outcome
 
     def check_out(self, step: Step, on_output: Callable[[bytes], None]) -> ProcessOutcome:
-        step.start(None)
+        lifecycle.step_started(step, None)
         deadline = self.deadline
 
         def stop_reason() -> str:
@@ -165,7 +163,7 @@ class _Execution:
         self, step_env: dict[str, str], defaults: dict[str, str] | None = None
     ) -> dict[str, str]:
         """What a step sees; `defaults` are there unless the pipeline's env sets them."""
-        pipeline_env = {**(defaults or {}), **self.definition["env"]}
+        pipeline_env = {**(defaults or {}), **self.definition.env}
         return step_environment(os.environ, pipeline_env, step_env, self.secrets, self.github)
 
     def ending(
@@ -175,7 +173,7 @@ class _Execution:
         if outcome.cancelled:
             return Run.Status.CANCELLED, f"{self.stop_cause()} during step {spec.name}"
         if outcome.timed_out and bounded_by_pipeline:
-            limit = self.definition["timeout"]
+            limit = self.definition.timeout
             return Run.Status.TIMED_OUT, f"pipeline timed out after {limit}s, in step {spec.name}"
         if outcome.timed_out:
             return Run.Status.TIMED_OUT, f"step {spec.name} timed out after {spec.timeout}s"
@@ -206,47 +204,46 @@ class _Execution:
             self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
 
 
-def _secret_values(names: list[str]) -> dict[str, str]:
+def _secret_values(names: tuple[str, ...]) -> dict[str, str]:
     missing = [name for name in names if not os.environ.get(name)]
     if missing:
         raise RunError(f"secret {', '.join(missing)} is not set in hookrunner's environment")
     return {name: os.environ[name] for name in names}
 
 
-def _workspace(definition: dict[str, Any], root: Path) -> str:
-    if definition["workdir"]:
-        if not Path(definition["workdir"]).is_dir():
-            raise RunError(f"workdir {definition['workdir']} is not a directory")
-        return definition["workdir"]
+def _workspace(definition: RunDefinition, root: Path) -> str:
+    if definition.workdir:
+        if not Path(definition.workdir).is_dir():
+            raise RunError(f"workdir {definition.workdir} is not a directory")
+        return definition.workdir
     workspace = root / "workspace"
     workspace.mkdir(exist_ok=True)
     return str(workspace)
 
 
-def _checkout_url(run: Run, definition: dict[str, Any]) -> str:
+def _checkout_url(run: Run, definition: RunDefinition) -> str:
     """Where checkout clones from: pipelines.yaml's clone_url ({repository} is
     owner/name), else the payload's; RunError if this run cannot be checked out."""
     if not is_commit_sha(run.sha):
         raise RunError(f"checkout: {run.sha!r} is not a commit sha")
-    if definition.get("clone_url"):
-        return definition["clone_url"].replace("{repository}", run.repository)
+    if definition.clone_url:
+        return definition.clone_url.replace("{repository}", run.repository)
     url = (run.delivery.payload.get("repository") or {}).get("clone_url")
     if not isinstance(url, str) or not url:
         raise RunError("checkout: the payload has no repository.clone_url; set clone_url")
     return url
 
 
-def _step_specs(definition: dict[str, Any]) -> list[StepSpec]:
-    specs = [_command_step(step) for step in definition["steps"]]
-    if definition["checkout"]:
-        specs.insert(0, StepSpec("checkout", definition["timeout"]))
+def _step_specs(definition: RunDefinition) -> list[StepSpec]:
+    specs = [_command_step(step) for step in definition.steps]
+    if definition.checkout:
+        specs.insert(0, StepSpec("checkout", definition.timeout))
     return specs
 
 
-def _command_step(step: dict[str, Any]) -> StepSpec:
+def _command_step(step: StepDefinition) -> StepSpec:
     # The step's text is one argument of the shell; nothing is pasted into it.
-    argv = [*step.get("shell", DEFAULT_SHELL), step["run"]]
-    return StepSpec(step["name"], step["timeout"], step["env"], argv)
+    return StepSpec(step.name, step.timeout, step.env, [*step.shell, step.run])
 
 
 def _step_status(outcome: ProcessOutcome) -> str:

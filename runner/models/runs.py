@@ -1,14 +1,13 @@
 """Runs, their steps and their output, and the rows concurrency groups lock."""
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower, Now
 from django.utils import timezone
 
-from runner.models.db import clipped
+from runner.config.definition import RunDefinition
 from runner.models.deliveries import Delivery
 
 
@@ -23,9 +22,40 @@ class RunQuerySet(models.QuerySet):
     def running(self) -> "RunQuerySet":
         return self.filter(status=Run.Status.RUNNING)
 
+    def waiting(self) -> "RunQuerySet":
+        return self.filter(status=Run.Status.WAITING)
+
     def stale(self, silent_since: datetime) -> "RunQuerySet":
         """Running runs whose worker has not been heard of since `silent_since`."""
         return self.running().filter(heartbeat_at__lt=silent_since)
+
+    def waiting_for_needs(self, repository: str, sha: str) -> "RunQuerySet":
+        return self.waiting().filter(
+            repository=repository, sha=sha, waiting_for=Run.WaitingFor.NEEDS
+        )
+
+    def newest_of(self, repository: str, sha: str, pipeline: str) -> "Run | None":
+        """The newest run of `pipeline` for `repository` at `sha`."""
+        runs = self.filter(repository=repository, sha=sha, pipeline=pipeline)
+        return runs.order_by("-pk").first()
+
+    def in_group(self, group: str) -> "RunQuerySet":
+        """The runs of a concurrency group that have not ended."""
+        unended = [Run.Status.WAITING, Run.Status.QUEUED, Run.Status.RUNNING]
+        return self.filter(concurrency_group=group, status__in=unended)
+
+
+class DefinitionField(models.JSONField):
+    """A RunDefinition, stored as its versioned JSON."""
+
+    def from_db_value(self, value, expression, connection) -> RunDefinition | None:
+        data = super().from_db_value(value, expression, connection)
+        return None if data is None else RunDefinition.from_json(data)
+
+    def get_prep_value(self, value):
+        if isinstance(value, RunDefinition):
+            value = value.to_json()
+        return super().get_prep_value(value)
 
 
 class Run(models.Model):
@@ -45,6 +75,12 @@ class Run(models.Model):
         # A pipeline it needs did not succeed.
         SKIPPED = "skipped", "skipped"
 
+    class WaitingFor(models.TextChoices):
+        # The pipelines it needs have not all succeeded for its sha yet.
+        NEEDS = "needs", "what it needs"
+        # Another run of its concurrency group is queued or running.
+        TURN = "turn", "its turn"
+
     # Statuses a run never leaves.
     ENDED = frozenset(Status) - {Status.WAITING, Status.QUEUED, Status.RUNNING}
 
@@ -57,10 +93,10 @@ class Run(models.Model):
     pr_number = models.PositiveIntegerField(null=True, blank=True)
     from_fork = models.BooleanField(default=False)
     # The pipeline as pipelines.yaml defined it when the delivery arrived.
-    definition = models.JSONField()
+    definition = DefinitionField()
     queue = models.CharField(max_length=64, default="default")
     # The django-tasks-db task that executes this run; the task finds its run by it.
-    # None while the run waits for the pipelines it needs.
+    # None while the run waits.
     task_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -68,6 +104,8 @@ class Run(models.Model):
     # Read by the worker's and admin's queued()/running() filters.
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED, db_index=True)
     detail = models.CharField(max_length=500, blank=True)
+    # What a waiting run waits for; empty once it is not waiting.
+    waiting_for = models.CharField(max_length=8, choices=WaitingFor, blank=True)
     # Who runs it ("host:pid") and when it last said so; a silent worker has died.
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -78,8 +116,8 @@ class Run(models.Model):
     )
     # Who asked for a re-run; the name stays when the account goes.
     rerun_by = models.CharField(max_length=150, blank=True)
-    # Runs sharing a group take turns; read by the worker before it claims a run.
-    concurrency_group = models.CharField(max_length=200, blank=True, db_index=True)
+    # Runs sharing a group take turns, oldest first.
+    concurrency_group = models.CharField(max_length=200, blank=True)
     # Set when the pipeline keeps its workspace after the run (keep_workspace: true).
     kept_workspace = models.CharField(max_length=500, blank=True)
 
@@ -89,6 +127,21 @@ class Run(models.Model):
         indexes = [
             # A pipeline's runs newest first: admin's filters, previous run, index page.
             models.Index(fields=["repository", "pipeline", "-id"], name="run_pipeline_newest"),
+            # The newest run of a pipeline at a sha: settling needs, stale commit statuses.
+            models.Index(fields=["repository", "sha", "pipeline", "-id"], name="run_sha_newest"),
+            # Runs waiting for what they need, found at every run's end: only waiting rows,
+            # however many ended runs a sha has.
+            models.Index(
+                fields=["repository", "sha"],
+                name="run_waiting_by_sha",
+                condition=Q(status="waiting"),
+            ),
+            # Whose turn it is in a concurrency group, found at every end of a grouped run.
+            models.Index(
+                fields=["concurrency_group", "id"],
+                name="run_group_unended",
+                condition=Q(status__in=["waiting", "queued", "running"]),
+            ),
             # The badge: a pipeline's last finished run, repository compared lower-cased.
             models.Index(
                 Lower("repository"),
@@ -112,39 +165,8 @@ class Run(models.Model):
     def duration(self) -> timedelta | None:
         return _duration(self.started_at, self.finished_at)
 
-    def claim(self, worker: str) -> bool:
-        """Move a queued run to running; False if it was not queued (someone else has it)."""
-        now = timezone.now()
-        claimed = (
-            Run.objects.queued()
-            .filter(pk=self.pk)
-            .update(status=Run.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
-        )
-        if claimed:
-            self.status, self.started_at, self.worker = Run.Status.RUNNING, now, worker
-        return claimed == 1
-
     def beat(self) -> None:
         Run.objects.filter(pk=self.pk).update(heartbeat_at=timezone.now())
-
-    def request_cancel(self, reason: str = "cancelled") -> str:
-        """Cancel now if queued or waiting, or ask the worker to stop it if running; what
-        happened. `reason` starts the run's detail ("cancelled by ... before it started")."""
-        waiting_or_queued = Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.WAITING])
-        if self.end(waiting_or_queued, Run.Status.CANCELLED, f"{reason} before it started"):
-            return "cancelled"
-        # The worker reads the reason back from detail when it stops the run.
-        if (
-            Run.objects.running()
-            .filter(pk=self.pk)
-            .update(cancel_requested_at=timezone.now(), **clipped(Run, detail=reason))
-        ):
-            return "asked to stop"
-        return "already finished"
-
-    def skip_pending_steps(self) -> None:
-        """Once the run has ended, the steps it never started are skipped."""
-        self.steps.filter(status=Step.Status.PENDING).update(status=Step.Status.SKIPPED)
 
     def cancel_reason(self) -> str | None:
         """Why someone asked to cancel this running run, or None if nobody did."""
@@ -154,27 +176,6 @@ class Run(models.Model):
             .first()
         )
         return None if row is None else row or "cancelled"
-
-    def finish(self, status: str, detail: str = "") -> bool:
-        """Record how the running run ended; False, changing nothing, if it was no longer
-        running (a reaper took its worker for dead and marked it lost meanwhile)."""
-        return self.end(Run.objects.running(), status, detail, kept_workspace=self.kept_workspace)
-
-    def end(self, among: "RunQuerySet", status: str, detail: str, **fields: Any) -> bool:
-        """End the run with `status` if it is still one of `among`, then do what follows
-        every end (runner.runs.ended); False, changing nothing, if it was not."""
-        values = {"status": status, "finished_at": timezone.now(), **fields}
-        values.update(clipped(Run, detail=detail))
-        if not among.filter(pk=self.pk).update(**values):
-            self.refresh_from_db()
-            return False
-        for name, value in values.items():
-            setattr(self, name, value)
-        # Imported here: runner.runs.ended itself builds on these models.
-        from runner.runs.ended import run_ended
-
-        run_ended(self)
-        return True
 
 
 class Step(models.Model):
@@ -215,24 +216,17 @@ class Step(models.Model):
     def duration(self) -> timedelta | None:
         return _duration(self.started_at, self.finished_at)
 
-    def start(self, pid: int | None) -> None:
-        self.status, self.started_at, self.pid = Step.Status.RUNNING, timezone.now(), pid
-        self.save(update_fields=["status", "started_at", "pid"])
-
     def record_pid(self, pid: int) -> None:
         """The step's current process group (a checkout runs several, one after another)."""
         self.pid = pid
         self.save(update_fields=["pid"])
 
-    def finish(self, status: str, exit_code: int | None) -> None:
-        self.status, self.exit_code, self.finished_at = status, exit_code, timezone.now()
-        self.save(
-            update_fields=["status", "exit_code", "finished_at", "output_bytes", "dropped_bytes"]
-        )
-
 
 class LogChunk(models.Model):
     """A piece of a step's output, in order; one row per piece, never one growing field."""
+
+    # The most output one piece holds; the worker stores a step's output in pieces this big.
+    MOST_BYTES = 64 * 1024
 
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="chunks")
     seq = models.PositiveIntegerField()

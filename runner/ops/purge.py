@@ -49,7 +49,6 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from runner.config.text import counted
-from runner.execution.step_log import FLUSH_BYTES
 from runner.models import (
     Delivery,
     DroppedRejections,
@@ -411,7 +410,7 @@ def _chunk_ranges(
     as for a step its lost worker never finished: then the largest a chunk gets)."""
     per_step = Counter(step for _, step in chunks)
     size = {
-        step: FLUSH_BYTES if stored.get(step) is None else stored[step] / count
+        step: LogChunk.MOST_BYTES if stored.get(step) is None else stored[step] / count
         for step, count in per_step.items()
     }
     batch: list[int] = []

@@ -104,7 +104,7 @@ def _prepared(outgoing: Outgoing, run: Run) -> tuple[str, dict[str, str], bytes,
     """URL, headers, body and the secret they hold (to keep out of what is recorded)."""
     body = json.dumps(outgoing.body, separators=(",", ":")).encode()
     if outgoing.kind == Outgoing.Kind.COMMIT_STATUS:
-        name = run.definition.get("token_env") or ""
+        name = run.definition.token_env
         token = os.environ.get(name, "") if name else ""
         if not token:
             raise Unsendable(
@@ -120,7 +120,7 @@ def _prepared(outgoing: Outgoing, run: Run) -> tuple[str, dict[str, str], bytes,
         "X-Hookrunner-Event": "run.finished",
         "X-Hookrunner-Delivery": str(outgoing.body.get("delivery", "")),
     }
-    secret_env = _secret_env(outgoing, run)
+    secret_env = run.definition.notify_secret_env(outgoing.url)
     secret = ""
     if secret_env:
         secret = os.environ.get(secret_env, "")
@@ -130,14 +130,6 @@ def _prepared(outgoing: Outgoing, run: Run) -> tuple[str, dict[str, str], bytes,
             )
         headers["X-Hub-Signature-256"] = sign(secret, body)
     return outgoing.url, headers, body, secret
-
-
-def _secret_env(outgoing: Outgoing, run: Run) -> str:
-    """The secret_env of the notify entry this notification was made for."""
-    for entry in run.definition.get("notify") or []:
-        if entry.get("url") == outgoing.url:
-            return entry.get("secret_env") or ""
-    return ""
 
 
 def _record(

@@ -37,7 +37,7 @@ STATES = {
 
 def reports_status(run: Run) -> bool:
     """Whether the run's pipeline asks for commit statuses (and the run has a commit)."""
-    return bool(run.definition.get("report_status")) and bool(run.sha)
+    return run.definition.report_status and bool(run.sha)
 
 
 def status_url(run: Run) -> str:

@@ -20,7 +20,6 @@ from django.tasks import task
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from runner.config.pipelines import DEFAULT_NOTIFY_ON
 from runner.models import Outgoing, Run
 from runner.outgoing.attempt import attempt
 from runner.outgoing.bodies import (
@@ -49,10 +48,8 @@ def queue_started(runs: list[Run]) -> None:
     """A `pending` commit status for each run whose pipeline reports them."""
     for run in runs:
         if reports_status(run):
-            if run.status == Run.Status.WAITING:
-                description = "waiting for " + ", ".join(run.definition.get("needs") or ["?"])
-            else:
-                description = "queued"
+            # A waiting run's detail says what for.
+            description = run.detail if run.status == Run.Status.WAITING else "queued"
             _create(
                 run,
                 Outgoing.Kind.COMMIT_STATUS,
@@ -65,15 +62,13 @@ def queue_ended(run: Run) -> None:
     """The final commit status of an ended run, and the notifications its rules ask for."""
     if reports_status(run):
         _create(run, Outgoing.Kind.COMMIT_STATUS, status_url(run), final_status_body(run))
-    entries = run.definition.get("notify") or []
+    entries = run.definition.notify
     if not entries:
         return
     previous = previous_status(run)
     for entry in entries:
-        if entry.get("url") and notifies(
-            entry.get("on") or DEFAULT_NOTIFY_ON, run.status, previous
-        ):
-            _create(run, Outgoing.Kind.NOTIFICATION, entry["url"], notification_body(run, previous))
+        if notifies(entry.on, run.status, previous):
+            _create(run, Outgoing.Kind.NOTIFICATION, entry.url, notification_body(run, previous))
 
 
 def _create(run: Run, kind: str, url: str, body: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from runner.config.store import pipelines_store
 from runner.config.text import counted
 from runner.models import RECEIVED_COLUMNS, Delivery, clipped
 from runner.models.db import write_transaction
-from runner.runs.lifecycle import start_runs
+from runner.runs.lifecycle import create_runs
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
@@ -117,7 +117,7 @@ def _process(pk: int, event: Event, config: Config | None) -> Answer:
         status, detail, starting = _decide(event, config)
         # Runs, their tasks and the outcome commit together: a 2xx means all are queued.
         with write_transaction():
-            run_ids = start_runs(pk, event, starting)
+            run_ids = create_runs(pk, event, starting)
             Delivery.objects.set_outcome(pk, status, detail)
     except Exception as error:
         run_ids = []

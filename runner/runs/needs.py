@@ -1,62 +1,51 @@
 """Pipelines that need others: a run waits until the runs it needs for the same sha have
-succeeded, then is queued; if one of them ends any other way, it is skipped, saying why."""
+succeeded, then is released; if one of them ends any other way, it is skipped, saying why.
+Here the decision; runner.runs.lifecycle acts on it."""
 
-from django.db import transaction
-from django.utils import timezone
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
 
-from runner.models import Run, clipped
-from runner.outgoing.queue import queue_started
-from runner.runs.queue import queue_execution
-
-
-def settle_waiting(repository: str, sha: str) -> list[Run]:
-    """Queue or skip every waiting run of `repository` at `sha` whose needs are decided;
-    the runs skipped (their own end may release others)."""
-    runs = list(Run.objects.filter(repository=repository, sha=sha).order_by("pk"))
-    # The newest run of each pipeline at this sha: what a waiting run's needs look at.
-    newest = {run.pipeline: run for run in runs}
-    skipped = []
-    for run in (run for run in runs if run.status == Run.Status.WAITING):
-        verdict = _verdict(run.definition.get("needs", []), newest)
-        if verdict == "ready":
-            _queue(run)
-        elif verdict and _skip(run, verdict):
-            skipped.append(run)
-    return skipped
+from runner.models import Run
 
 
-def _verdict(needs: list[str], newest: dict[str, Run]) -> str:
-    """ "ready", or why the run is skipped, or "" while a run it needs has not ended."""
+class Readiness(Enum):
+    READY = "ready"
+    UNDECIDED = "undecided"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    readiness: Readiness
+    # Why it is skipped.
+    why: str = ""
+
+
+UNDECIDED = Verdict(Readiness.UNDECIDED)
+
+
+def verdict(needs: tuple[str, ...], newest: Mapping[str, Run | None]) -> Verdict:
+    """Whether a run needing `needs` may start, given the newest run of each at its sha."""
     for name in needs:
         needed = newest.get(name)
         if needed is None:
-            return f"skipped: it needs {name}, which has no run for this commit"
+            return Verdict(
+                Readiness.SKIP, f"skipped: it needs {name}, which has no run for this commit"
+            )
         if needed.status not in Run.ENDED:
-            return ""
+            return UNDECIDED
         if needed.status != Run.Status.SUCCEEDED:
-            return f"skipped: it needs {name}, whose run {needed.pk} {needed.get_status_display()}"
-    return "ready"
+            status = needed.get_status_display()
+            return Verdict(
+                Readiness.SKIP, f"skipped: it needs {name}, whose run {needed.pk} {status}"
+            )
+    return Verdict(Readiness.READY)
 
 
-def _queue(run: Run) -> None:
-    with transaction.atomic():
-        task_id = queue_execution(run.queue)
-        if Run.objects.filter(pk=run.pk, status=Run.Status.WAITING).update(
-            status=Run.Status.QUEUED, task_id=task_id
-        ):
-            run.status, run.task_id = Run.Status.QUEUED, task_id
-            # GitHub showed "waiting for ..."; it now says the run is queued.
-            queue_started([run])
-
-
-def _skip(run: Run, why: str) -> bool:
-    values = {
-        "status": Run.Status.SKIPPED,
-        "finished_at": timezone.now(),
-        **clipped(Run, detail=why),
-    }
-    if not Run.objects.filter(pk=run.pk, status=Run.Status.WAITING).update(**values):
-        return False
-    for name, value in values.items():
-        setattr(run, name, value)
-    return True
+def newest_needed(waiting: list[Run]) -> dict[str, Run | None]:
+    """The newest run of every pipeline the `waiting` runs (of one repository and sha)
+    need: one indexed lookup per pipeline, however many runs the sha has."""
+    names = {name for run in waiting for name in run.definition.needs}
+    first = waiting[0]
+    return {name: Run.objects.newest_of(first.repository, first.sha, name) for name in names}

@@ -13,7 +13,7 @@ from runner.config.store import current_pipelines
 from runner.config.text import counted
 from runner.models import Delivery
 from runner.models.db import write_transaction
-from runner.runs.lifecycle import start_runs
+from runner.runs.lifecycle import create_runs
 
 
 class NotReplayable(ValueError):
@@ -58,7 +58,7 @@ def replay(delivery: Delivery, dry_run: bool = False) -> Replay:
         return result
     starting = [verdict.pipeline for verdict in verdicts if verdict.starts]
     with write_transaction():
-        result.run_ids.extend(start_runs(delivery.pk, event, starting))
+        result.run_ids.extend(create_runs(delivery.pk, event, starting))
         detail = f"replayed: started {len(result.run_ids)} run(s): {', '.join(result.starting)}"
         Delivery.objects.set_outcome(delivery.pk, Delivery.Status.ACCEPTED, detail)
     return result

@@ -4,6 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from runner.config.definition import RunDefinition
 from runner.models import Delivery, Run
 from tests.conftest import TEST_PIPELINES, SignedDelivery, load_fixture
 
@@ -40,7 +41,7 @@ def started(delivery: Delivery, pipeline: str, status: str = Run.Status.QUEUED) 
         repository=delivery.repository,
         pipeline=pipeline,
         event=delivery.event,
-        definition={},
+        definition=RunDefinition(),
         task_id=f"{delivery.delivery_id}-{pipeline}",
         status=status,
     )

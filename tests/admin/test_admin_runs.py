@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from runner.models import LogChunk, Redaction, Run
+from runner.runs import lifecycle
 from tests.conftest import SignedDelivery, executed
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +63,7 @@ def test_run_list_is_newest_first(admin_client, queued):
 
 def test_run_list_filters_by_status(admin_client, queued):
     kept, cancelled = queued(2)
-    cancelled.request_cancel()
+    lifecycle.cancel(cancelled)
     html = admin_client.get(LIST, {"status__exact": "cancelled"}).content.decode()
     assert f">#{cancelled.pk}<" in html
     assert f">#{kept.pk}<" not in html

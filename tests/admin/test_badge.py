@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from runner.admin.badge import COLORS, LABEL_COLOR, UNKNOWN_COLOR
 from runner.models import Run
+from runner.runs import lifecycle
 from tests.conftest import SignedDelivery
 from tests.rows import make_delivery, make_run
 
@@ -274,6 +275,6 @@ def test_runs_made_by_a_signed_push_show_once_finished(client, post_delivery):
     assert parsed(client.get(badge_url("deploy", branch="main")))[0] == ["deploy", "unknown"]
     runs.update(status="running")
     for run in runs.all():
-        run.finish("succeeded" if run.pipeline == "test" else "timed_out")
+        lifecycle.finish(run, "succeeded" if run.pipeline == "test" else "timed_out", "")
     assert shown(client, badge_url(branch="main")) == ("succeeded", "#4c1")
     assert parsed(client.get(badge_url("deploy", branch="main")))[0] == ["deploy", "timed out"]

@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 
+from runner.config.definition import RunDefinition
 from runner.config.github import COMMITS_CAPPED, FILES_CAPPED, NO_COMMITS, parse_event
 from runner.config.pipelines import is_from_fork, match
 from runner.config.pipelines_file import parse_pipelines
@@ -288,8 +289,8 @@ def test_pull_request_from_a_fork_runs_without_secrets_when_forks_are_allowed():
         "forks: true, secrets: [TOKEN]",
     )
     assert result.starts
-    assert result.pipeline.snapshot(from_fork=True)["secrets"] == []
-    assert result.pipeline.snapshot(from_fork=False)["secrets"] == ["TOKEN"]
+    assert RunDefinition.of(result.pipeline, from_fork=True).to_json()["secrets"] == []
+    assert RunDefinition.of(result.pipeline, from_fork=False).to_json()["secrets"] == ["TOKEN"]
 
 
 def test_pull_request_from_a_deleted_fork_counts_as_a_fork():
@@ -340,14 +341,15 @@ def test_events_other_than_push_and_pull_request_start_nothing():
     assert (result.starts, result.reason) == (False, "pipelines do not run on star events")
 
 
-def test_snapshot_holds_what_the_worker_needs():
+def test_a_runs_definition_holds_what_the_worker_needs():
     result = verdict(
         "{push: null}",
         push_to("refs/heads/main"),
         "runs_on: deploy, concurrency: prod, env: {A: b}",
     )
-    snapshot = result.pipeline.snapshot(from_fork=False)
+    snapshot = RunDefinition.of(result.pipeline, from_fork=False).to_json()
     assert snapshot == {
+        "version": 1,
         "name": "ci",
         "steps": [
             {
@@ -374,7 +376,7 @@ def test_snapshot_holds_what_the_worker_needs():
     }
 
 
-def test_snapshot_holds_statuses_and_notifications_with_the_repository_defaults():
+def test_a_runs_definition_holds_statuses_and_notifications_with_the_repository_defaults():
     config = parse_pipelines(
         textwrap.dedent("""\
             repositories:
@@ -397,7 +399,8 @@ def test_snapshot_holds_statuses_and_notifications_with_the_repository_defaults(
         {"TOKEN": "x"},
     )
     ci, quiet = (
-        v.pipeline.snapshot(from_fork=True) for v in match(config, push_to("refs/heads/main"))
+        RunDefinition.of(v.pipeline, from_fork=True).to_json()
+        for v in match(config, push_to("refs/heads/main"))
     )
     assert (ci["report_status"], ci["token_env"]) == (True, "TOKEN")
     assert ci["notify"] == [

@@ -9,6 +9,7 @@ from django.db import connection
 
 from runner.execution import worker
 from runner.models import LogChunk, Run, Step
+from runner.runs import lifecycle
 from runner.runs.lifecycle import rerun
 from tests.conftest import SignedDelivery, executed, output_of
 from tests.worker_processes import group_members
@@ -197,7 +198,7 @@ HANGING = """\
 def test_cancelled_queued_run_never_starts(pipelines, post_delivery):
     pipelines(HANGING)
     (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
-    assert Run.objects.get(pk=run_id).request_cancel() == "cancelled"
+    assert lifecycle.cancel(Run.objects.get(pk=run_id)) == "cancelled"
     run = executed(run_id)
     assert (run.status, run.detail) == ("cancelled", "cancelled before it started")
     assert not run.steps.exists()
@@ -214,7 +215,7 @@ def test_cancelling_a_running_run_stops_its_step(pipelines, post_delivery, setti
     while not LogChunk.objects.filter(step__run_id=run_id).exists():
         assert time.monotonic() < deadline, "the step never started"
         time.sleep(0.05)
-    assert Run.objects.get(pk=run_id).request_cancel() == "asked to stop"
+    assert lifecycle.cancel(Run.objects.get(pk=run_id)) == "asked to stop"
     execution.join(timeout=20)
     run = Run.objects.get(pk=run_id)
     assert (run.status, run.detail) == ("cancelled", "cancelled during step hang")
@@ -236,7 +237,7 @@ def test_cancelling_a_finished_run_changes_nothing(pipelines, push):
           steps: [{name: quick, run: 'true'}]
         """)
     (run,) = push()
-    assert run.request_cancel() == "already finished"
+    assert lifecycle.cancel(run) == "already finished"
     assert Run.objects.get(pk=run.pk).status == "succeeded"
 
 
@@ -379,7 +380,7 @@ def test_output_is_stored_while_the_step_still_runs(pipelines, post_delivery, se
     execution = start_in_a_thread(run_id)
     step = wait_for_output(run_id, "started\n")
     assert Step.objects.get(pk=step.pk).finished_at is None
-    Run.objects.get(pk=run_id).request_cancel()
+    lifecycle.cancel(Run.objects.get(pk=run_id))
     execution.join(timeout=20)
 
 
@@ -420,7 +421,7 @@ def test_cancel_in_progress_stops_the_running_run_of_the_group_and_says_why(
     execution = start_in_a_thread(older_id)
     wait_for_output(older_id, "started\n")
     (newer_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
-    assert worker.execute(Run.objects.get(pk=newer_id)) == "waiting"
+    assert Run.objects.get(pk=newer_id).status == "waiting"
     execution.join(timeout=20)
     older = Run.objects.get(pk=older_id)
     assert (older.status, older.detail) == (

@@ -12,11 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from runner.config.definition import RunDefinition
 from runner.models import Delivery, LogChunk, Outgoing, Run
 from runner.outgoing import queue as outgoing
 from runner.outgoing.attempt import attempt
 from runner.outgoing.queue import send_outgoing
-from runner.runs.ended import run_ended
+from runner.runs import lifecycle
 from tests.conftest import SignedDelivery, executed, send_queued
 from tests.fake_github import Answer, FakeGitHub
 
@@ -86,7 +87,7 @@ def a_run(status: str = "queued", **changes) -> Run:
     delivery = Delivery.objects.create(
         delivery_id=f"d-{time.monotonic_ns()}", event="push", payload={}
     )
-    definition = {"report_status": True, "token_env": "HR_TEST_TOKEN", "needs": []}
+    definition = RunDefinition(report_status=True, token_env="HR_TEST_TOKEN")
     fields = {
         "delivery": delivery, "repository": "acme/webapp", "pipeline": "test", "event": "push",
         "sha": SHA, "ref": "refs/heads/main", "definition": definition, "status": status,
@@ -95,12 +96,11 @@ def a_run(status: str = "queued", **changes) -> Run:
 
 
 def ended(run: Run, status: str, detail: str = "", took: float = 0) -> Run:
-    now = timezone.now()
-    Run.objects.filter(pk=run.pk).update(
-        status=status, detail=detail, started_at=now - timedelta(seconds=took), finished_at=now
-    )
+    """The run, claimed `took` seconds ago, finished by its worker as `status`."""
+    started_at = timezone.now() - timedelta(seconds=took)
+    Run.objects.filter(pk=run.pk).update(status="running", started_at=started_at)
     run.refresh_from_db()
-    run_ended(run)
+    lifecycle.finish(run, status, detail)
     return run
 
 
@@ -229,7 +229,7 @@ def test_how_each_end_is_reported(github, status, state):
 def test_a_cancelled_queued_run_reports_error(github, reporting, deliver):
     reporting()
     run = deliver()["test"]
-    run.request_cancel("cancelled by alice")
+    lifecycle.cancel(run, "cancelled by alice")
     send_queued()
     (body,) = statuses_sent(github)
     assert (body["state"], body["description"]) == (

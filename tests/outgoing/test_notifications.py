@@ -11,10 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from runner.config.definition import RunDefinition
 from runner.config.github import sign
 from runner.models import Delivery, LogChunk, Outgoing, Run
 from runner.outgoing.bodies import notifies
-from runner.runs.ended import run_ended
+from runner.runs import lifecycle
 from tests.conftest import SignedDelivery, executed, send_queued
 from tests.fake_github import Answer, FakeGitHub
 
@@ -43,15 +44,14 @@ def entry(receiver: FakeGitHub, on: str = "always", secret_env: str = SECRET_ENV
 def finished(
     status: str, notify: list[dict], ref: str = "refs/heads/main", detail: str = "", took: float = 0
 ) -> Run:
-    """A run of acme/webapp test that ended as `status`, through run_ended."""
+    """A run of acme/webapp test that its worker finished as `status`."""
     delivery = Delivery.objects.create(delivery_id=str(uuid.uuid4()), event="push", payload={})
     run = Run.objects.create(
         delivery=delivery, repository="acme/webapp", pipeline="test", event="push",
-        sha="a" * 40, ref=ref, definition={"notify": notify}, status=status,
-        detail=detail or status, started_at=timezone.now() - timedelta(seconds=took),
-        finished_at=timezone.now(),
+        sha="a" * 40, ref=ref, definition=RunDefinition.from_json({"notify": notify}),
+        status="running", started_at=timezone.now() - timedelta(seconds=took),
     )  # fmt: skip
-    run_ended(run)
+    lifecycle.finish(run, status, detail or status)
     return run
 
 
@@ -116,9 +116,10 @@ def test_a_cancelled_run_is_notified(receiver):
     delivery = Delivery.objects.create(delivery_id="d-cancel", event="push", payload={})
     run = Run.objects.create(
         delivery=delivery, repository="acme/webapp", pipeline="test", event="push",
-        sha="b" * 40, ref="refs/heads/main", definition={"notify": [entry(receiver)]},
+        sha="b" * 40, ref="refs/heads/main",
+        definition=RunDefinition.from_json({"notify": [entry(receiver)]}),
     )  # fmt: skip
-    run.request_cancel("cancelled by alice")
+    lifecycle.cancel(run, "cancelled by alice")
     send_queued()
     (body,) = sent_to(receiver)
     assert (body["status"], body["detail"]) == ("cancelled", "cancelled by alice before it started")

@@ -1,16 +1,15 @@
-"""Runs sharing a concurrency group take turns; cancel_in_progress lets the newest win."""
+"""Runs sharing a concurrency group take turns, oldest first, each queued by the end of
+the one before; cancel_in_progress lets the newest win."""
 
 import textwrap
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from runner.execution import worker
 from runner.models import Run
-from runner.runs.concurrency import CLAIMED, WAITING
-from runner.runs.queue import try_again_later
+from runner.runs import lifecycle
 from tests.conftest import SignedDelivery
 
 pytestmark = pytest.mark.django_db
@@ -47,59 +46,104 @@ def deploys(settings, tmp_path, post_delivery):
     return queue
 
 
-def test_run_waits_while_another_of_its_group_is_running(deploys):
-    first, second = deploys(2)
-    Run.objects.filter(pk=first.pk).update(status="running")
-    assert worker.execute(second) == WAITING
-    assert Run.objects.get(pk=second.pk).status == "queued"
+def statuses(*runs: Run) -> list[tuple[str, str]]:
+    return [
+        (run.status, run.waiting_for)
+        for run in Run.objects.filter(pk__in=[r.pk for r in runs]).order_by("pk")
+    ]
 
 
-def test_waiting_run_gets_a_later_task_of_its_own(deploys, settings):
-    settings.CONCURRENCY_RETRY_SECONDS = 30
-    (run,) = deploys(1)
-    first_task = run.task_id
-    try_again_later(run)
+def has_ready_task(run: Run) -> bool:
     run.refresh_from_db()
-    assert run.task_id != first_task
-    later = DBTaskResult.objects.get(id=run.task_id)
-    assert later.run_after > timezone.now()
-    assert later.queue_name == run.queue
+    return DBTaskResult.objects.filter(id=run.task_id, status="READY").exists()
 
 
-def test_runs_of_a_group_start_oldest_first(deploys):
+def test_the_first_run_of_a_free_group_is_queued_and_the_next_waits_without_a_task(deploys):
     first, second = deploys(2)
-    assert worker.execute(second) == WAITING
-    assert worker.execute(first) == CLAIMED
-    assert Run.objects.get(pk=first.pk).status == "succeeded"
-    assert worker.execute(second) == CLAIMED
-    assert Run.objects.get(pk=second.pk).status == "succeeded"
+    assert statuses(first, second) == [("queued", ""), ("waiting", "turn")]
+    assert has_ready_task(first)
+    second.refresh_from_db()
+    assert second.task_id is None
+    assert second.detail == "waiting for its turn in concurrency group production"
+
+
+def test_the_end_of_a_run_queues_the_next_of_its_group_at_once(deploys):
+    first, second, third = deploys(3)
+    assert worker.execute(first)
+    assert statuses(first, second, third) == [
+        ("succeeded", ""),
+        ("queued", ""),
+        ("waiting", "turn"),
+    ]
+    assert has_ready_task(second)
+    assert worker.execute(second)
+    assert statuses(second, third) == [("succeeded", ""), ("queued", "")]
+
+
+def test_a_run_waits_while_another_of_its_group_is_running(deploys):
+    (first,) = deploys(1)
+    lifecycle.claim(first, "w:1")
+    (second,) = deploys(1)
+    assert statuses(second) == [("waiting", "turn")]
+    lifecycle.finish(first, "failed", "step ship failed with exit code 1")
+    assert statuses(second) == [("queued", "")]
+
+
+def test_cancelling_the_queued_run_of_a_group_queues_the_next(deploys):
+    first, second = deploys(2)
+    assert lifecycle.cancel(first) == lifecycle.Cancel.CANCELLED
+    assert statuses(first, second) == [("cancelled", ""), ("queued", "")]
+    assert has_ready_task(second)
+
+
+def test_cancelling_a_waiting_run_leaves_the_turn_where_it_is(deploys):
+    first, second, third = deploys(3)
+    lifecycle.cancel(second)
+    assert statuses(first, second, third) == [
+        ("queued", ""),
+        ("cancelled", ""),
+        ("waiting", "turn"),
+    ]
+    assert worker.execute(first)
+    assert statuses(third) == [("queued", "")]
 
 
 def test_different_groups_do_not_wait_for_each_other(deploys):
     (staging,) = deploys(1, group="staging")
-    Run.objects.filter(pk=staging.pk).update(status="running")
+    lifecycle.claim(staging, "w:1")
     (production,) = deploys(1, group="production")
-    assert worker.execute(production) == CLAIMED
+    assert statuses(production) == [("queued", "")]
+
+
+def test_a_re_run_waits_for_its_turn_too(deploys):
+    (first,) = deploys(1)
+    lifecycle.claim(first, "w:1")
+    again = lifecycle.rerun(first, by="alice")
+    assert statuses(again) == [("waiting", "turn")]
+    lifecycle.finish(first, "succeeded", "1 step succeeded")
+    assert statuses(again) == [("queued", "")]
 
 
 def test_cancel_in_progress_cancels_older_runs_of_the_group_and_says_why(deploys):
-    running, queued, newest = deploys(3, cancel_in_progress=True)
-    Run.objects.filter(pk=running.pk).update(status="running")
-    assert worker.execute(newest) == WAITING
+    running, waiting = deploys(2)
+    lifecycle.claim(running, "w:1")
+    (newest,) = deploys(1, cancel_in_progress=True)
     why = f"cancelled by run {newest.pk}, newer in concurrency group production"
-    queued.refresh_from_db()
-    assert (queued.status, queued.detail) == ("cancelled", f"{why} before it started")
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.detail) == ("cancelled", f"{why} before it started")
     assert Run.objects.get(pk=running.pk).cancel_reason() == why
-    Run.objects.filter(pk=running.pk).update(status="cancelled")
-    assert worker.execute(newest) == CLAIMED
+    assert statuses(newest) == [("waiting", "turn")]
+    lifecycle.finish(running, "cancelled", f"{why} during step ship")
+    assert statuses(newest) == [("queued", "")]
+
+
+def test_cancel_in_progress_with_nothing_running_starts_the_newest_at_once(deploys):
+    first, second = deploys(2, cancel_in_progress=True)
+    assert statuses(first, second) == [("cancelled", ""), ("queued", "")]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_hands_a_waiting_run_to_a_later_task(deploys, settings):
-    settings.CONCURRENCY_RETRY_SECONDS = 60
-    first, second = deploys(2)
-    Run.objects.filter(pk=first.pk).update(status="running")
+def test_a_worker_runs_a_group_one_by_one_without_waiting_in_between(deploys):
+    runs = deploys(3)
     call_command("worker", batch=True, verbosity=0)
-    second.refresh_from_db()
-    assert second.status == "queued"
-    assert DBTaskResult.objects.get(id=second.task_id).status == "READY"
+    assert statuses(*runs) == [("succeeded", "")] * 3

@@ -4,6 +4,7 @@ starts when they have, and is skipped, saying why, when one of them does not."""
 import pytest
 
 from runner.models import Run
+from runner.runs import lifecycle
 from tests.conftest import SignedDelivery, executed
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,7 @@ def test_a_failure_of_what_it_needs_skips_it_saying_why(pushed):
 
 def test_cancelling_what_it_needs_skips_it(pushed):
     runs = pushed(TEST_THEN_DEPLOY.format(test="true", test_on="null"))
-    runs["test"].request_cancel()
+    lifecycle.cancel(runs["test"])
     assert fresh(runs["deploy"]).status == "skipped"
 
 
@@ -101,5 +102,5 @@ def test_a_chain_of_needs_is_skipped_link_by_link(pushed):
 
 def test_a_waiting_run_can_be_cancelled(pushed):
     deploy = pushed(TEST_THEN_DEPLOY.format(test="true", test_on="null"))["deploy"]
-    assert deploy.request_cancel() == "cancelled"
+    assert lifecycle.cancel(deploy) == "cancelled"
     assert fresh(deploy).status == "cancelled"

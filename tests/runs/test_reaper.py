@@ -11,7 +11,9 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from runner.execution.upkeep import reap
 from runner.models import Run, Step
+from runner.runs import lifecycle
 from runner.runs.reaper import reap_stale_runs
 from tests.conftest import SignedDelivery, alive
 from tests.worker_processes import wait_for_running_step, wait_for_status, worker_environment
@@ -55,7 +57,7 @@ def test_silent_run_is_marked_lost_with_its_workers_name(post_delivery, hanging_
     make_running(run, silent_for=timedelta(minutes=2))
     Step.objects.create(run=run, index=0, name="hang", status="running")
     Step.objects.create(run=run, index=1, name="after")
-    assert reap_stale_runs() == [run.pk]
+    assert [reaped.run_id for reaped in reap_stale_runs()] == [run.pk]
     run.refresh_from_db()
     assert run.status == "error"
     assert run.detail.startswith("worker lost: elsewhere:1 stopped answering")
@@ -88,7 +90,7 @@ def test_leftover_process_group_on_this_host_is_killed(post_delivery, hanging_pi
     run = queued_run(post_delivery)
     make_running(run, silent_for=timedelta(hours=1), worker=f"{socket.gethostname()}:1")
     Step.objects.create(run=run, index=0, name="hang", status="running", pid=leftover.pid)
-    reap_stale_runs()
+    reap()
     assert leftover.wait(timeout=5) == -signal.SIGKILL
 
 
@@ -120,6 +122,6 @@ def test_a_worker_that_wakes_after_being_reaped_does_not_overwrite_the_verdict(
     run = queued_run(post_delivery)
     make_running(run, silent_for=timedelta(minutes=2))
     run.refresh_from_db()
-    assert reap_stale_runs() == [run.pk]
-    assert run.finish("succeeded", "1 step succeeded") is False
+    assert [reaped.run_id for reaped in reap_stale_runs()] == [run.pk]
+    assert lifecycle.finish(run, "succeeded", "1 step succeeded") is False
     assert (run.status, Run.objects.get(pk=run.pk).status) == ("error", "error")

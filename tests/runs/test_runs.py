@@ -34,7 +34,7 @@ def test_push_to_main_queues_one_run_per_matching_pipeline(post_delivery):
         "fdf0d9b48aca90fb0019f29d9611992528323408",
     )
     assert test_run.delivery == Delivery.objects.get()
-    assert test_run.definition["steps"] == [
+    assert test_run.definition.to_json()["steps"] == [
         {
             "name": "test",
             "run": "make test",
@@ -104,11 +104,11 @@ def test_failure_after_runs_are_created_leaves_no_runs_and_no_tasks(post_deliver
     created = []
 
     def start_then_fail(*args):
-        created.extend(real_start_runs(*args))
+        created.extend(real_create_runs(*args))
         raise RuntimeError("database went away")
 
-    real_start_runs = intake.start_runs
-    monkeypatch.setattr(intake, "start_runs", start_then_fail)
+    real_create_runs = intake.create_runs
+    monkeypatch.setattr(intake, "create_runs", start_then_fail)
     response = post_delivery(SignedDelivery.of_fixture("push__branch"))
     assert len(created) == 2
     assert response.status_code == 500

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from runner.models import Run
+from runner.runs.lifecycle import Cancel, cancel
 
 
 class Command(BaseCommand):
@@ -27,10 +28,10 @@ class Command(BaseCommand):
             raise CommandError(f"no such run: {', '.join(unknown)}")
 
     def cancel(self, run: Run) -> str:
-        outcome = run.request_cancel()
-        if outcome == "cancelled":
+        outcome = cancel(run)
+        if outcome == Cancel.CANCELLED:
             return "cancelled"
         run.refresh_from_db(fields=["status", "worker"])
-        if outcome == "asked to stop":
+        if outcome == Cancel.ASKED_TO_STOP:
             return f"asked to stop; its worker ({run.worker}) stops it within a second"
         return f"already finished ({run.get_status_display()})"

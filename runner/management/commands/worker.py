@@ -3,21 +3,18 @@ runs whose worker died."""
 
 import logging
 import threading
-import time
 from types import FrameType
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
 from django.utils.crypto import get_random_string
 from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS
 from django_tasks_db.management.commands import db_worker
 
 from runner.execution.stop import WORKER_STOP
+from runner.execution.upkeep import look_after, reap
 from runner.execution.worker import worker_name
 from runner.models import WorkerSeen
-from runner.outgoing.queue import requeue_lost
-from runner.runs.reaper import reap_stale_runs
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +44,12 @@ class Command(BaseCommand):
         parser.add_argument("--batch", action="store_true", help="run what is queued, then exit")
 
     def handle(self, *args, queues: str, interval: float, batch: bool, **options) -> None:
-        reap_stale_runs()
+        reap()
         WorkerSeen.beat(worker_name(), queues)
         if not batch:
-            threading.Thread(target=look_after, args=(queues,), daemon=True, name="reaper").start()
+            threading.Thread(
+                target=look_after, args=(worker_name(), queues), daemon=True, name="upkeep"
+            ).start()
         db_worker.Command(stdout=self.stdout, stderr=self.stderr).configure_logging(
             options["verbosity"]
         )
@@ -61,21 +60,3 @@ class Command(BaseCommand):
         )  # fmt: skip
         worker.configure_signals()
         worker.run()
-
-
-def look_after(queues: str) -> None:
-    """Say this worker is alive every WORKER_BEAT_SECONDS, and every REAP_SECONDS reap
-    runs and outgoing requests that dead workers left, until the process ends."""
-    stop = threading.Event()
-    next_reap = time.monotonic() + settings.REAP_SECONDS
-    while not stop.wait(min(settings.WORKER_BEAT_SECONDS, settings.REAP_SECONDS)):
-        try:
-            WorkerSeen.beat(worker_name(), queues)
-            if time.monotonic() >= next_reap:
-                next_reap = time.monotonic() + settings.REAP_SECONDS
-                reap_stale_runs()
-                requeue_lost()
-        except Exception:
-            logger.exception("worker bookkeeping failed; trying again later")
-        finally:
-            close_old_connections()

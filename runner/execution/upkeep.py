@@ -1,0 +1,48 @@
+"""A worker's upkeep beside its runs: saying it is alive, and reaping what dead workers
+left (their runs marked lost, their steps' process groups on this host killed, their
+outgoing requests given new tasks)."""
+
+import logging
+import signal
+import socket
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from runner.execution.processes import kill_group
+from runner.models import WorkerSeen
+from runner.outgoing.queue import requeue_lost
+from runner.runs.reaper import reap_stale_runs
+
+logger = logging.getLogger(__name__)
+
+
+def reap() -> None:
+    """Mark runs of dead workers lost, and end the process groups they left here."""
+    for reaped in reap_stale_runs():
+        if reaped.worker.rsplit(":", 1)[0] != socket.gethostname():
+            continue
+        for group in reaped.process_groups:
+            # The step ran in its own session, so its group outlived its worker.
+            kill_group(group, signal.SIGKILL)
+            logger.warning("killed process group %s left by a dead worker", group)
+
+
+def look_after(name: str, queues: str) -> None:
+    """Say this worker is alive every WORKER_BEAT_SECONDS, and every REAP_SECONDS reap
+    runs and outgoing requests that dead workers left, until the process ends."""
+    stop = threading.Event()
+    next_reap = time.monotonic() + settings.REAP_SECONDS
+    while not stop.wait(min(settings.WORKER_BEAT_SECONDS, settings.REAP_SECONDS)):
+        try:
+            WorkerSeen.beat(name, queues)
+            if time.monotonic() >= next_reap:
+                next_reap = time.monotonic() + settings.REAP_SECONDS
+                reap()
+                requeue_lost()
+        except Exception:
+            logger.exception("worker bookkeeping failed; trying again later")
+        finally:
+            close_old_connections()

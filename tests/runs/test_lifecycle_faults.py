@@ -1,0 +1,234 @@
+"""A failure right after a transition writes a run's status leaves nothing stranded: no
+run queued without a task, waiting for what has been decided or for a turn nobody holds,
+no commit status pending without a task, no ended run without its final status. Either
+the whole transition is there, or none of it; what a crash leaves running is the
+reaper's, which then does everything that follows."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from runner.models import Outgoing, Run
+from runner.models.runs import RunQuerySet
+from runner.outgoing.queue import send_outgoing
+from runner.runs import lifecycle
+from runner.runs.concurrency import has_turn_taken
+from runner.runs.needs import UNDECIDED, newest_needed, verdict
+from runner.runs.reaper import reap_stale_runs
+from tests.conftest import SignedDelivery
+
+pytestmark = pytest.mark.django_db
+
+PIPELINES = """\
+repositories:
+  acme/webapp:
+    token_env: HR_FAULT_TOKEN
+    report_status: true
+    pipelines:
+      test:
+        on: {push: null}
+        steps: [{name: t, run: "true"}]
+      deploy:
+        on: {push: null}
+        needs: test
+        concurrency: production
+        steps: [{name: d, run: "true"}]
+"""
+
+
+class InjectedFault(Exception):
+    pass
+
+
+@pytest.fixture
+def fail_after_status_write(monkeypatch):
+    """Arm it with n: the n-th write of a run's status from then on raises once it is made."""
+    armed = {"left": 0}
+
+    def counted(write):
+        def wrapped(self, *args, **kwargs):
+            result = write(self, *args, **kwargs)
+            writes_status = write.__name__ != "update" or "status" in kwargs
+            if armed["left"] and writes_status:
+                armed["left"] -= 1
+                if not armed["left"]:
+                    raise InjectedFault(f"after {write.__name__}")
+            return result
+
+        return wrapped
+
+    for name in ("update", "bulk_create", "create"):
+        monkeypatch.setattr(RunQuerySet, name, counted(getattr(RunQuerySet, name)))
+
+    def arm(nth: int = 1) -> None:
+        armed["left"] = nth
+
+    return arm
+
+
+@pytest.fixture
+def pushed(post_delivery, settings, tmp_path, monkeypatch):
+    """Push to acme/webapp; the runs it made, by pipeline."""
+    monkeypatch.setenv("HR_FAULT_TOKEN", "t")
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(PIPELINES)
+    settings.PIPELINES_FILE = path
+
+    def push() -> dict[str, Run]:
+        response = post_delivery(SignedDelivery.of_fixture("push__branch"))
+        return {run.pipeline: run for run in Run.objects.filter(pk__in=response.json()["runs"])}
+
+    return push
+
+
+def stranded() -> list[str]:
+    """What is left that nothing will ever move on."""
+    ready = {
+        str(pk) for pk in DBTaskResult.objects.filter(status="READY").values_list("id", flat=True)
+    }
+    problems = [
+        f"run {r.pk} queued without a task" for r in Run.objects.queued() if r.task_id not in ready
+    ]
+    for run in Run.objects.waiting():
+        if run.waiting_for == Run.WaitingFor.NEEDS:
+            if verdict(run.definition.needs, newest_needed([run])) != UNDECIDED:
+                problems.append(f"run {run.pk} waits for needs that are decided")
+        elif not has_turn_taken(run.concurrency_group):
+            problems.append(f"run {run.pk} waits for a turn nobody holds")
+    sending = DBTaskResult.objects.filter(task_path=send_outgoing.module_path, status="READY")
+    with_task = {task.args_kwargs["args"][0] for task in sending}
+    for outgoing in Outgoing.objects.filter(state=Outgoing.State.PENDING):
+        if outgoing.pk not in with_task:
+            problems.append(f"outgoing {outgoing.pk} pending without a task")
+    for run in Run.objects.filter(status__in=Run.ENDED):
+        states = [o.body["state"] for o in run.outgoing.all()]
+        if not set(states) - {"pending"}:
+            problems.append(f"run {run.pk} ended without its final status")
+    return problems
+
+
+def status_of(run: Run) -> str:
+    return Run.objects.get(pk=run.pk).status
+
+
+def reap_silent(run: Run) -> None:
+    """The run's worker died: silent long enough, the reaper ends it."""
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert [reaped.run_id for reaped in reap_stale_runs()] == [run.pk]
+
+
+def claimed(run: Run) -> Run:
+    assert lifecycle.claim(run, "box:1")
+    return run
+
+
+def test_created_runs_fail_with_their_delivery_and_leave_nothing(pushed, fail_after_status_write):
+    fail_after_status_write(1)
+    assert pushed() == {}
+    assert not Run.objects.exists() and not Outgoing.objects.exists()
+    assert not DBTaskResult.objects.exists()
+    assert stranded() == []
+
+
+@pytest.mark.parametrize("nth", [1, 2], ids=["its own end", "releasing what needs it"])
+def test_a_finish_that_fails_leaves_the_run_running_for_the_reaper(
+    pushed, fail_after_status_write, nth
+):
+    runs = pushed()
+    test = claimed(runs["test"])
+    fail_after_status_write(nth)
+    with pytest.raises(InjectedFault):
+        lifecycle.finish(test, "succeeded", "1 step succeeded")
+    assert (status_of(test), status_of(runs["deploy"])) == ("running", "waiting")
+    assert stranded() == []
+    reap_silent(test)
+    assert (status_of(test), status_of(runs["deploy"])) == ("error", "skipped")
+    assert stranded() == []
+
+
+def test_a_skip_that_fails_is_undone_with_the_end_that_caused_it(pushed, fail_after_status_write):
+    runs = pushed()
+    test = claimed(runs["test"])
+    fail_after_status_write(2)
+    with pytest.raises(InjectedFault):
+        lifecycle.finish(test, "failed", "step t failed with exit code 1")
+    assert (status_of(test), status_of(runs["deploy"])) == ("running", "waiting")
+    assert stranded() == []
+
+
+@pytest.mark.parametrize("nth", [1, 2], ids=["its own end", "giving the turn"])
+def test_an_end_that_fails_to_give_the_turn_on_gives_nothing(pushed, fail_after_status_write, nth):
+    first = pushed()
+    lifecycle.finish(claimed(first["test"]), "succeeded", "1 step succeeded")
+    deploy = claimed(first["deploy"])
+    second = pushed()
+    lifecycle.finish(claimed(second["test"]), "succeeded", "1 step succeeded")
+    assert (status_of(second["deploy"]), stranded()) == ("waiting", [])
+    fail_after_status_write(nth)
+    with pytest.raises(InjectedFault):
+        lifecycle.finish(deploy, "succeeded", "1 step succeeded")
+    assert (status_of(deploy), status_of(second["deploy"])) == ("running", "waiting")
+    assert stranded() == []
+    reap_silent(deploy)
+    assert status_of(second["deploy"]) == "queued"
+    assert stranded() == []
+
+
+def test_joining_the_line_of_a_group_that_fails_is_undone(pushed, fail_after_status_write):
+    first = pushed()
+    lifecycle.finish(claimed(first["test"]), "succeeded", "1 step succeeded")
+    claimed(first["deploy"])
+    test = claimed(pushed()["test"])
+    fail_after_status_write(2)
+    with pytest.raises(InjectedFault):
+        lifecycle.finish(test, "succeeded", "1 step succeeded")
+    assert status_of(test) == "running"
+    assert stranded() == []
+
+
+def test_a_cancel_that_fails_cancels_nothing(pushed, fail_after_status_write):
+    runs = pushed()
+    fail_after_status_write(1)
+    with pytest.raises(InjectedFault):
+        lifecycle.cancel(runs["test"])
+    assert (status_of(runs["test"]), status_of(runs["deploy"])) == ("queued", "waiting")
+    assert stranded() == []
+
+
+def test_a_lost_run_that_fails_to_be_marked_is_marked_by_the_next_reap(
+    pushed, fail_after_status_write
+):
+    runs = pushed()
+    test = claimed(runs["test"])
+    Run.objects.filter(pk=test.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    fail_after_status_write(1)
+    with pytest.raises(InjectedFault):
+        reap_stale_runs()
+    assert (status_of(test), status_of(runs["deploy"])) == ("running", "waiting")
+    assert stranded() == []
+    reap_silent(test)
+    assert stranded() == []
+
+
+def test_a_claim_whose_worker_dies_at_once_is_reaped(pushed, fail_after_status_write):
+    runs = pushed()
+    fail_after_status_write(1)
+    with pytest.raises(InjectedFault):
+        lifecycle.claim(runs["test"], "box:1")
+    assert status_of(runs["test"]) == "running"
+    reap_silent(runs["test"])
+    assert (status_of(runs["test"]), status_of(runs["deploy"])) == ("error", "skipped")
+    assert stranded() == []
+
+
+def test_a_re_run_that_fails_adds_no_run(pushed, fail_after_status_write):
+    runs = pushed()
+    test = claimed(runs["test"])
+    lifecycle.finish(test, "failed", "step t failed with exit code 1")
+    fail_after_status_write(1)
+    with pytest.raises(InjectedFault):
+        lifecycle.rerun(test, by="alice")
+    assert Run.objects.count() == 2
+    assert stranded() == []
