@@ -15,7 +15,9 @@ from django.utils.http import quote_etag
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
+from runner.config.github import BRANCH_PREFIX
 from runner.models import Run
+from runner.models.statuses import look_of
 
 # Camo (GitHub's image proxy) and browsers keep a badge this long, then revalidate with
 # the ETag: a finished run shows within a minute, and a busy README costs one request per
@@ -24,15 +26,6 @@ CACHE_SECONDS = 60
 
 UNKNOWN = "unknown"
 UNKNOWN_COLOR = "#9f9f9f"
-COLORS = {
-    Run.Status.SUCCEEDED: "#4c1",  # green
-    Run.Status.FAILED: "#e05d44",  # red
-    Run.Status.TIMED_OUT: "#fe7d37",  # orange
-    # hookrunner could not run it: amber, apart from the red of failing code.
-    Run.Status.ERROR: "#dfb317",
-    Run.Status.CANCELLED: "#78909c",  # blue-grey, apart from the plain grey of unknown
-    Run.Status.SKIPPED: "#c0c0c0",  # light grey: what it needed did not succeed
-}
 LABEL_COLOR = "#555"
 
 # 11px Verdana averages about 6.5px a character; textLength makes the text fit that width.
@@ -56,7 +49,7 @@ def last_finished_status(repository: str, pipeline: str, branch: str = "") -> st
         repository_lower=repository.lower(), pipeline=pipeline, finished_at__isnull=False
     )
     if branch:
-        runs = runs.filter(ref=f"refs/heads/{branch}")
+        runs = runs.filter(ref=BRANCH_PREFIX + branch)
     return runs.order_by("-finished_at", "-pk").values_list("status", flat=True).first()
 
 
@@ -111,7 +104,7 @@ def badge(request: HttpRequest, owner: str, repo: str, pipeline: str) -> HttpRes
     else:
         known = status in Run.Status.values
         message = Run.Status(status).label if known else status
-        color = COLORS.get(status, UNKNOWN_COLOR)
+        color = look_of(status).badge_color or UNKNOWN_COLOR
     svg = render(pipeline, message, color).encode()
     response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
     patch_cache_control(response, max_age=CACHE_SECONDS, public=True)

@@ -9,11 +9,11 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from runner.admin.common import ReadOnly, ReadOnlyAdmin
-from runner.admin.display import SYMBOLS
 from runner.config.github import BadDelivery
 from runner.config.pipelines_file import PipelinesError
 from runner.config.text import counted
 from runner.models import Delivery, Run
+from runner.models.statuses import look_of
 from runner.runs.replay import NotReplayable
 from runner.runs.replay import replay as replay_delivery
 
@@ -90,7 +90,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
                     run.pk,
                     run.get_status_display(),
                     run.pipeline,
-                    SYMBOLS.get(run.status, run.status),
+                    look_of(run.status).symbol or run.status,
                 )
                 for run in runs
             ),

@@ -5,27 +5,15 @@ from datetime import timedelta
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from runner.config.github import short_ref
 from runner.config.text import duration_words
 from runner.models import Run, Step
-
-# A symbol and a word for every status: colour helps, but never carries the meaning alone.
-SYMBOLS = {
-    "waiting": "⏸",
-    "queued": "◷",
-    "running": "▶",
-    "succeeded": "✓",
-    "failed": "✗",
-    "timed_out": "⧗",
-    "cancelled": "⊘",
-    "error": "!",
-    "pending": "…",
-    "skipped": "\u2013",
-}
+from runner.models.statuses import look_of
 
 
 def status_badge(status: str, label: str) -> SafeString:
     return format_html(
-        '<span class="hr-status hr-status-{}">{} {}</span>', status, SYMBOLS.get(status, ""), label
+        '<span class="hr-status hr-status-{}">{} {}</span>', status, look_of(status).symbol, label
     )
 
 
@@ -41,10 +29,7 @@ def duration_text(duration: timedelta | None) -> str:
 def branch_or_pull_request(run: Run) -> str:
     if run.pr_number:
         return f"PR #{run.pr_number}"
-    for prefix in ("refs/heads/", "refs/tags/"):
-        if run.ref.startswith(prefix):
-            return run.ref.removeprefix(prefix)
-    return run.ref
+    return short_ref(run.ref)
 
 
 def commit_link(run: Run) -> SafeString:

@@ -9,12 +9,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Max
 from django.utils.safestring import SafeString
 
 from runner.admin.ansi import ansi_to_html
 from runner.admin.display import badge_of, commit_link, duration_text, status_badge
 from runner.models import LogChunk, Outgoing, Run, Step
+from runner.outgoing.attempt import MOST_RATE_LIMITED
+from runner.outgoing.github_api import Outcome
 
 # Chunks sent per poll; a step printing faster is caught up over the next polls.
 LIVE_CHUNKS = 64
@@ -34,10 +37,19 @@ class OutgoingShown:
     what: str
     state: SafeString
     attempts: list[dict[str, Any]]
+    # What its counters say, "" before its first attempt.
+    counts: str
 
 
 # Outgoing states drawn with the run statuses' badges they resemble.
 OUTGOING_BADGES = {"pending": "pending", "sent": "succeeded", "gave_up": "failed"}
+# Each attempt's outcome (runner.outgoing.github_api.Outcome) as the page says it.
+OUTCOMES_SHOWN = {
+    Outcome.OK: "ok",
+    Outcome.RETRY: "failed, worth retrying",
+    Outcome.RATE_LIMITED: "rate limited",
+    Outcome.GIVE_UP: "failed, not worth retrying",
+}
 
 
 def run_page_context(run: Run) -> dict[str, Any]:
@@ -78,12 +90,23 @@ def _outgoing_shown(outgoing: Outgoing) -> OutgoingShown:
         {
             "at": str(attempt.get("at", ""))[:19].replace("T", " "),
             "status": attempt.get("status"),
+            "outcome": OUTCOMES_SHOWN.get(attempt.get("outcome", ""), ""),
             "error": attempt.get("error", ""),
         }
         for attempt in outgoing.attempts
     ]
     badge = status_badge(OUTGOING_BADGES.get(outgoing.state, ""), outgoing.get_state_display())
-    return OutgoingShown(outgoing, what, badge, attempts)
+    return OutgoingShown(outgoing, what, badge, attempts, _counts(outgoing))
+
+
+def _counts(outgoing: Outgoing) -> str:
+    """Its failures and rate limits, each with how many give up."""
+    if outgoing.last_attempt_at is None:
+        return ""
+    return (
+        f"{outgoing.failures} failed (gives up at {settings.OUTGOING_ATTEMPTS}), "
+        f"{outgoing.rate_limited} rate limited (gives up at {MOST_RATE_LIMITED})"
+    )
 
 
 def live_update(run: Run, after: int) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from runner.config.github import (
     FILES_CAPPED,
     NO_COMMITS,
     Event,
+    branch_of,
+    tag_of,
 )
 from runner.config.globs import Glob, matches_any
 
@@ -172,15 +174,13 @@ def _push_refusal(trigger: PushTrigger | None, event: Event) -> str | None:
         return "the push deletes a branch or tag (set deletions: true to run on those)"
     filters_branches = trigger.branches is not None or bool(trigger.branches_ignore)
     filters_tags = trigger.tags is not None or bool(trigger.tags_ignore)
-    if event.ref.startswith("refs/heads/"):
-        name = event.ref.removeprefix("refs/heads/")
+    if (name := branch_of(event.ref)) is not None:
         if filters_tags and not filters_branches:
             # GitHub's rule: a trigger that filters only tags never runs on branches.
             return f"branch {name}: the push trigger lists only tags"
         refusal = _filter_refusal("branch", name, trigger.branches, trigger.branches_ignore)
         return refusal or _paths_refusal(trigger, event)
-    if event.ref.startswith("refs/tags/"):
-        name = event.ref.removeprefix("refs/tags/")
+    if (name := tag_of(event.ref)) is not None:
         if filters_branches and not filters_tags:
             return f"tag {name}: the push trigger lists only branches"
         return _filter_refusal("tag", name, trigger.tags, trigger.tags_ignore)
@@ -227,7 +227,7 @@ def _unchecked_paths(trigger: PushTrigger | None, event: Event) -> str | None:
     """Why the trigger's path filters are not checked for this push, which then runs."""
     if trigger is None or (trigger.paths is None and not trigger.paths_ignore):
         return None
-    if event.ref.startswith("refs/tags/"):
+    if tag_of(event.ref) is not None:
         return "paths: not checked for a tag push (as on GitHub), so it runs"
     if event.deleted:
         return "paths: not checked for a deletion, so it runs"

@@ -13,29 +13,29 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV = re.compile(r"(GITHUB_.*|HOOKRUNNER_.*|PATH|HOME)")
 
 
-class EnvReader(NodeReader):
+class EnvReader:
     """Reads env: mappings and checks variable names against hookrunner's environment."""
 
-    def __init__(self, source: str, environ: Mapping[str, str]) -> None:
-        super().__init__(source)
+    def __init__(self, nodes: NodeReader, environ: Mapping[str, str]) -> None:
+        self.nodes = nodes
         self.environ = environ
 
     def env(self, node: Node | None, where: str) -> dict[str, str]:
-        fields = self.mapping(node, where, None, "variable") or {}
+        fields = self.nodes.mapping(node, where, None, "variable") or {}
         env = {}
         for name, value_node in fields.items():
             if not ENV_NAME.fullmatch(name) or RESERVED_ENV.fullmatch(name):
-                self.problem(value_node, where, f"{name!r} cannot be set by a pipeline")
+                self.nodes.problem(value_node, where, f"{name!r} cannot be set by a pipeline")
                 continue
             value = value_of(value_node)
             if isinstance(value, bool) or not isinstance(value, str | int | float):
-                self.problem(value_node, f"{where}.{name}", "must be a string (quote it)")
+                self.nodes.problem(value_node, f"{where}.{name}", "must be a string (quote it)")
                 continue
             env[name] = str(value)
         return env
 
     def env_reference(self, node: Node, where: str) -> str:
-        name = self.string(node, where, "")
+        name = self.nodes.string(node, where, "")
         if name:
             self.check_variable_is_set(node, name, where)
         return name
@@ -43,13 +43,15 @@ class EnvReader(NodeReader):
     def secrets(self, node: Node | None, where: str) -> tuple[str, ...]:
         if node is None:
             return ()
-        names = tuple(self.strings(node, where))
+        names = tuple(self.nodes.strings(node, where))
         for name in names:
             self.check_variable_is_set(node, name, where)
         return names
 
     def check_variable_is_set(self, node: Node, name: str, where: str) -> None:
         if not ENV_NAME.fullmatch(name):
-            self.problem(node, where, f"{name!r} is not an environment variable name")
+            self.nodes.problem(node, where, f"{name!r} is not an environment variable name")
         elif not self.environ.get(name):
-            self.problem(node, where, f"names {name}, which is not set in hookrunner's environment")
+            self.nodes.problem(
+                node, where, f"names {name}, which is not set in hookrunner's environment"
+            )

@@ -1,8 +1,8 @@
 """pipelines.yaml's schema: read into a Config, every problem reported at once with its
 file and line (through runner.config.yaml_nodes).
 
-Here: the file, its repository entries, their pipelines and steps. The readers these are
-built on hold the rest: pipelines_triggers (on:), pipelines_env (env: and the variables
+Here: the file, its repository entries, their pipelines and steps. The readers it holds
+read the rest: pipelines_triggers (on:), pipelines_env (env: and the variables
 named for secrets and tokens) and pipelines_outbound (report_status and notify:).
 """
 
@@ -27,7 +27,7 @@ from runner.config.pipelines import (
 from runner.config.pipelines_env import EnvReader
 from runner.config.pipelines_outbound import OutboundReader
 from runner.config.pipelines_triggers import TriggerReader
-from runner.config.yaml_nodes import Problem, kind_of, node_under
+from runner.config.yaml_nodes import NodeReader, Problem, kind_of, node_under
 
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -80,22 +80,30 @@ def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Confi
         raise PipelinesError([Problem(source, line, "file", problem)]) from None
     reader = _Reader(source, environ)
     config = reader.config(root)
-    if reader.problems:
-        raise PipelinesError(reader.problems)
+    if reader.nodes.problems:
+        raise PipelinesError(reader.nodes.problems)
     return config
 
 
-class _Reader(TriggerReader, OutboundReader, EnvReader):
-    """pipelines.yaml's schema, read node by node."""
+class _Reader:
+    """pipelines.yaml's schema, read node by node: the file, its repository entries, their
+    pipelines and steps here; triggers, env and what is sent out by the readers it holds,
+    all reporting to one list of problems."""
+
+    def __init__(self, source: str, environ: Mapping[str, str]) -> None:
+        self.nodes = NodeReader(source)
+        self.env_reader = EnvReader(self.nodes, environ)
+        self.triggers = TriggerReader(self.nodes)
+        self.outbound = OutboundReader(self.nodes, self.env_reader)
 
     def config(self, root: Node | None) -> Config:
         if root is None:
-            self.problem(None, "file", "is empty; it needs a repositories: mapping")
-            return Config((), self.source)
-        top = self.mapping(root, "file", {"repositories": True})
+            self.nodes.problem(None, "file", "is empty; it needs a repositories: mapping")
+            return Config((), self.nodes.source)
+        top = self.nodes.mapping(root, "file", {"repositories": True})
         if top is None or "repositories" not in top:
-            return Config((), self.source)
-        entries = self.mapping(top["repositories"], "repositories", None) or {}
+            return Config((), self.nodes.source)
+        entries = self.nodes.mapping(top["repositories"], "repositories", None) or {}
         repositories = []
         for pattern, node in entries.items():
             entry = self.repository(pattern, node, f"repositories.{pattern}")
@@ -103,40 +111,40 @@ class _Reader(TriggerReader, OutboundReader, EnvReader):
                 self.check_reachable(entry, repositories, node)
                 repositories.append(entry)
         if not entries:
-            self.problem(top["repositories"], "repositories", "lists no repository")
-        return Config(tuple(repositories), self.source)
+            self.nodes.problem(top["repositories"], "repositories", "lists no repository")
+        return Config(tuple(repositories), self.nodes.source)
 
     def repository(self, pattern: str, node: Node, where: str) -> RepositoryEntry | None:
         if not REPOSITORY_PATTERN.fullmatch(pattern):
-            self.problem(node, where, "is not owner/name (wildcards * ? [] allowed)")
-        fields = self.mapping(node, where, REPOSITORY_KEYS)
+            self.nodes.problem(node, where, "is not owner/name (wildcards * ? [] allowed)")
+        fields = self.nodes.mapping(node, where, REPOSITORY_KEYS)
         if fields is None:
             return None
         secret_env, secret = "", ""
         if "secret_env" in fields:
-            secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
-            secret = self.environ.get(secret_env, "")
+            secret_env = self.env_reader.env_reference(fields["secret_env"], f"{where}.secret_env")
+            secret = self.env_reader.environ.get(secret_env, "")
         token_env = ""
         if "token_env" in fields:
-            token_env = self.env_reference(fields["token_env"], f"{where}.token_env")
+            token_env = self.env_reader.env_reference(fields["token_env"], f"{where}.token_env")
         shared = _Shared(
-            clone_url=self.string(fields.get("clone_url"), f"{where}.clone_url", ""),
-            report_status=self.boolean(
+            clone_url=self.nodes.string(fields.get("clone_url"), f"{where}.clone_url", ""),
+            report_status=self.nodes.boolean(
                 fields.get("report_status"), f"{where}.report_status", False
             ),
             token_env=token_env,
         )
         pipelines = []
-        named = self.mapping(fields.get("pipelines"), f"{where}.pipelines", None) or {}
+        named = self.nodes.mapping(fields.get("pipelines"), f"{where}.pipelines", None) or {}
         for name, pipeline_node in named.items():
             pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}", shared)
             if pipeline is not None:
                 pipelines.append(pipeline)
         if "pipelines" in fields and not named:
-            self.problem(fields["pipelines"], f"{where}.pipelines", "lists no pipeline")
+            self.nodes.problem(fields["pipelines"], f"{where}.pipelines", "lists no pipeline")
         self.check_needs(pipelines, named, f"{where}.pipelines")
         if not token_env:
-            self.check_token_env(pipelines, named, fields.get("report_status"), where)
+            self.outbound.check_token_env(pipelines, named, fields.get("report_status"), where)
         return RepositoryEntry(
             pattern,
             tuple(pipelines),
@@ -157,9 +165,9 @@ class _Reader(TriggerReader, OutboundReader, EnvReader):
             )
             for name in pipeline.needs:
                 if name not in needs:
-                    self.problem(node, place, f"names {name!r}, which is not a pipeline here")
+                    self.nodes.problem(node, place, f"names {name!r}, which is not a pipeline here")
             if _needs_itself(pipeline.name, needs):
-                self.problem(node, place, "goes round in a circle back to this pipeline")
+                self.nodes.problem(node, place, "goes round in a circle back to this pipeline")
 
     def check_reachable(
         self, entry: RepositoryEntry, earlier: list[RepositoryEntry], node: Node
@@ -167,25 +175,25 @@ class _Reader(TriggerReader, OutboundReader, EnvReader):
         for other in earlier:
             if other.covers(entry.pattern):
                 message = f"is never used: {other.pattern} above already covers it; move it up"
-                self.problem(node, f"repositories.{entry.pattern}", message)
+                self.nodes.problem(node, f"repositories.{entry.pattern}", message)
 
     def pipeline(self, name: str, node: Node, where: str, shared: _Shared) -> Pipeline | None:
-        fields = self.mapping(node, where, PIPELINE_KEYS)
+        fields = self.nodes.mapping(node, where, PIPELINE_KEYS)
         if fields is None:
             return None
-        push, pull_request = self.triggers(fields.get("on"), f"{where}.on")
-        timeout = self.duration(fields.get("timeout"), f"{where}.timeout", DEFAULT_TIMEOUT)
-        workdir = self.string(fields.get("workdir"), f"{where}.workdir", "")
-        checkout = self.boolean(fields.get("checkout"), f"{where}.checkout", False)
+        push, pull_request = self.triggers.triggers(fields.get("on"), f"{where}.on")
+        timeout = self.nodes.duration(fields.get("timeout"), f"{where}.timeout", DEFAULT_TIMEOUT)
+        workdir = self.nodes.string(fields.get("workdir"), f"{where}.workdir", "")
+        checkout = self.nodes.boolean(fields.get("checkout"), f"{where}.checkout", False)
         if workdir and checkout:
-            self.problem(node, where, "has both workdir and checkout: true; choose one")
+            self.nodes.problem(node, where, "has both workdir and checkout: true; choose one")
         if workdir and not workdir.startswith("/"):
-            self.problem(fields["workdir"], f"{where}.workdir", "must be an absolute path")
-        keep_workspace = self.boolean(
+            self.nodes.problem(fields["workdir"], f"{where}.workdir", "must be an absolute path")
+        keep_workspace = self.nodes.boolean(
             fields.get("keep_workspace"), f"{where}.keep_workspace", False
         )
         if keep_workspace and not checkout:
-            self.problem(
+            self.nodes.problem(
                 fields["keep_workspace"], f"{where}.keep_workspace", "needs checkout: true"
             )
         shell = self.shell(fields.get("shell"), f"{where}.shell", DEFAULT_SHELL)
@@ -194,24 +202,24 @@ class _Reader(TriggerReader, OutboundReader, EnvReader):
             steps=self.steps(fields.get("steps"), f"{where}.steps", timeout, shell),
             push=push,
             pull_request=pull_request,
-            env=self.env(fields.get("env"), f"{where}.env"),
+            env=self.env_reader.env(fields.get("env"), f"{where}.env"),
             timeout=timeout,
             workdir=workdir,
             checkout=checkout,
             clone_url=shared.clone_url,
             keep_workspace=keep_workspace,
-            secrets=self.secrets(fields.get("secrets"), f"{where}.secrets"),
+            secrets=self.env_reader.secrets(fields.get("secrets"), f"{where}.secrets"),
             runs_on=self.queue(fields.get("runs_on"), f"{where}.runs_on"),
             concurrency=self.concurrency(fields.get("concurrency"), f"{where}.concurrency"),
-            forks=self.boolean(fields.get("forks"), f"{where}.forks", False),
-            needs=tuple(self.strings(fields["needs"], f"{where}.needs"))
+            forks=self.nodes.boolean(fields.get("forks"), f"{where}.forks", False),
+            needs=tuple(self.nodes.strings(fields["needs"], f"{where}.needs"))
             if "needs" in fields
             else (),
-            report_status=self.boolean(
+            report_status=self.nodes.boolean(
                 fields.get("report_status"), f"{where}.report_status", shared.report_status
             ),
             token_env=shared.token_env,
-            notify=self.notify(fields.get("notify"), f"{where}.notify"),
+            notify=self.outbound.notify(fields.get("notify"), f"{where}.notify"),
         )
 
     def steps(
@@ -220,17 +228,19 @@ class _Reader(TriggerReader, OutboundReader, EnvReader):
         if node is None:
             return ()
         if not isinstance(node, SequenceNode):
-            self.problem(node, where, f"must be a list of steps, not {kind_of(node)}")
+            self.nodes.problem(node, where, f"must be a list of steps, not {kind_of(node)}")
             return ()
         if not node.value:
-            self.problem(node, where, "is empty; a pipeline needs at least one step")
+            self.nodes.problem(node, where, "is empty; a pipeline needs at least one step")
         steps, seen = [], set()
         for index, step_node in enumerate(node.value):
             step = self.step(step_node, f"{where}[{index}]", pipeline_timeout, shell)
             if step is None:
                 continue
             if step.name in seen:
-                self.problem(step_node, f"{where}[{index}]", f"duplicate step name {step.name!r}")
+                self.nodes.problem(
+                    step_node, f"{where}[{index}]", f"duplicate step name {step.name!r}"
+                )
             seen.add(step.name)
             steps.append(step)
         return tuple(steps)
@@ -238,20 +248,22 @@ class _Reader(TriggerReader, OutboundReader, EnvReader):
     def step(
         self, node: Node, where: str, pipeline_timeout: int, shell: tuple[str, ...]
     ) -> Step | None:
-        fields = self.mapping(node, where, STEP_KEYS)
+        fields = self.nodes.mapping(node, where, STEP_KEYS)
         if fields is None or not {"name", "run"} <= fields.keys():
             return None
-        run = self.string(fields["run"], f"{where}.run", "")
+        run = self.nodes.string(fields["run"], f"{where}.run", "")
         if fields["run"] is not None and not run.strip():
-            self.problem(fields["run"], f"{where}.run", "is empty")
-        timeout = self.duration(fields.get("timeout"), f"{where}.timeout", pipeline_timeout)
+            self.nodes.problem(fields["run"], f"{where}.run", "is empty")
+        timeout = self.nodes.duration(fields.get("timeout"), f"{where}.timeout", pipeline_timeout)
         if timeout > pipeline_timeout:
-            self.problem(fields["timeout"], f"{where}.timeout", "is longer than the pipeline's")
+            self.nodes.problem(
+                fields["timeout"], f"{where}.timeout", "is longer than the pipeline's"
+            )
         return Step(
-            name=self.string(fields["name"], f"{where}.name", ""),
+            name=self.nodes.string(fields["name"], f"{where}.name", ""),
             run=run,
             timeout=timeout,
-            env=self.env(fields.get("env"), f"{where}.env"),
+            env=self.env_reader.env(fields.get("env"), f"{where}.env"),
             shell=self.shell(fields.get("shell"), f"{where}.shell", shell),
         )
 
@@ -260,12 +272,14 @@ class _Reader(TriggerReader, OutboundReader, EnvReader):
         if node is None:
             return default
         try:
-            words = tuple(shlex.split(self.string(node, where, "")))
+            words = tuple(shlex.split(self.nodes.string(node, where, "")))
         except ValueError as error:
-            self.problem(node, where, f"cannot be split into words: {error}")
+            self.nodes.problem(node, where, f"cannot be split into words: {error}")
             return default
         if not words:
-            self.problem(node, where, "is empty; name a program, like bash -e -c or python3 -c")
+            self.nodes.problem(
+                node, where, "is empty; name a program, like bash -e -c or python3 -c"
+            )
             return default
         return words
 
@@ -273,19 +287,21 @@ class _Reader(TriggerReader, OutboundReader, EnvReader):
         if node is None:
             return None
         if isinstance(node, ScalarNode):
-            return Concurrency(self.string(node, where, ""))
-        fields = self.mapping(node, where, CONCURRENCY_KEYS) or {}
+            return Concurrency(self.nodes.string(node, where, ""))
+        fields = self.nodes.mapping(node, where, CONCURRENCY_KEYS) or {}
         return Concurrency(
-            group=self.string(fields.get("group"), f"{where}.group", ""),
-            cancel_in_progress=self.boolean(
+            group=self.nodes.string(fields.get("group"), f"{where}.group", ""),
+            cancel_in_progress=self.nodes.boolean(
                 fields.get("cancel_in_progress"), f"{where}.cancel_in_progress", False
             ),
         )
 
     def queue(self, node: Node | None, where: str) -> str:
-        name = self.string(node, where, "default")
+        name = self.nodes.string(node, where, "default")
         if not QUEUE_NAME.fullmatch(name):
-            self.problem(node, where, f"{name!r} is not a queue name (letters, digits, . _ -)")
+            self.nodes.problem(
+                node, where, f"{name!r} is not a queue name (letters, digits, . _ -)"
+            )
         return name
 
 

@@ -7,14 +7,18 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from runner.config.pipelines import DEFAULT_NOTIFY_ON, NOTIFY_ON, Notify, Pipeline
 from runner.config.pipelines_env import EnvReader
-from runner.config.yaml_nodes import node_under
+from runner.config.yaml_nodes import NodeReader, node_under
 
 NOTIFY_KEYS = {"url": True, "on": False, "secret_env": False}
 REPORT_STATUS_PROBLEM = "report_status needs token_env: the variable holding a GitHub token"
 
 
-class OutboundReader(EnvReader):
+class OutboundReader:
     """Checks report_status against token_env and reads notify: entries."""
+
+    def __init__(self, nodes: NodeReader, env_reader: EnvReader) -> None:
+        self.nodes = nodes
+        self.env_reader = env_reader
 
     def check_token_env(
         self, pipelines: list[Pipeline], nodes: dict[str, Node], default: Node | None, where: str
@@ -25,7 +29,7 @@ class OutboundReader(EnvReader):
             if pipeline.report_status:
                 own = node_under(nodes[pipeline.name], "report_status")
                 # A pipeline with no report_status of its own has the repository's.
-                self.problem(
+                self.nodes.problem(
                     default if own is nodes[pipeline.name] else own, where, REPORT_STATUS_PROBLEM
                 )
                 return
@@ -37,7 +41,7 @@ class OutboundReader(EnvReader):
             return ()
         if isinstance(node, SequenceNode):
             if not node.value:
-                self.problem(node, where, "is an empty list")
+                self.nodes.problem(node, where, "is an empty list")
             items = [(item, f"{where}[{index}]") for index, item in enumerate(node.value)]
         else:
             items = [(node, where)]
@@ -47,7 +51,7 @@ class OutboundReader(EnvReader):
             if target is None:
                 continue
             if any(other.url == target.url for other in targets):
-                self.problem(item, place, f"duplicate url {target.url!r}")
+                self.nodes.problem(item, place, f"duplicate url {target.url!r}")
                 continue
             targets.append(target)
         return tuple(targets)
@@ -56,24 +60,24 @@ class OutboundReader(EnvReader):
         if isinstance(node, ScalarNode):
             url = self.url(node, where)
             return Notify(url) if url else None
-        fields = self.mapping(node, where, NOTIFY_KEYS)
+        fields = self.nodes.mapping(node, where, NOTIFY_KEYS)
         if fields is None or "url" not in fields:
             return None
         url = self.url(fields["url"], f"{where}.url")
-        on = self.string(fields.get("on"), f"{where}.on", DEFAULT_NOTIFY_ON)
+        on = self.nodes.string(fields.get("on"), f"{where}.on", DEFAULT_NOTIFY_ON)
         if on not in NOTIFY_ON:
             choices = ", ".join(NOTIFY_ON)
-            self.problem(fields["on"], f"{where}.on", f"{on!r} is not one of {choices}")
+            self.nodes.problem(fields["on"], f"{where}.on", f"{on!r} is not one of {choices}")
         secret_env = ""
         if "secret_env" in fields:
-            secret_env = self.env_reference(fields["secret_env"], f"{where}.secret_env")
+            secret_env = self.env_reader.env_reference(fields["secret_env"], f"{where}.secret_env")
         return Notify(url, on, secret_env) if url else None
 
     def url(self, node: Node, where: str) -> str | None:
         """An http:// or https:// URL, or None once the problem is reported."""
-        url = self.scalar(node, where, str, "a string")
+        url = self.nodes.scalar(node, where, str, "a string")
         if url is not None and not _is_http_url(url):
-            self.problem(node, where, f"{url!r} is not an http:// or https:// URL")
+            self.nodes.problem(node, where, f"{url!r} is not an http:// or https:// URL")
             return None
         return url
 

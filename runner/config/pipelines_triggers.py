@@ -22,17 +22,20 @@ PULL_REQUEST_KEYS = {"types": False, "branches": False, "branches_ignore": False
 PATH_KEYS = ("paths", "paths_ignore")
 
 
-class TriggerReader(NodeReader):
+class TriggerReader:
     """Reads a pipeline's on: mapping into its push and pull_request triggers."""
+
+    def __init__(self, nodes: NodeReader) -> None:
+        self.nodes = nodes
 
     def triggers(
         self, node: Node | None, where: str
     ) -> tuple[PushTrigger | None, PullRequestTrigger | None]:
-        events = self.mapping(node, where, {"push": False, "pull_request": False}, "event")
+        events = self.nodes.mapping(node, where, {"push": False, "pull_request": False}, "event")
         if events is None:
             return None, None
         if not events:
-            self.problem(node, where, "names no event (use push and/or pull_request)")
+            self.nodes.problem(node, where, "names no event (use push and/or pull_request)")
         push = pull_request = None
         if "push" in events:
             push = self.push(events["push"], f"{where}.push")
@@ -43,17 +46,17 @@ class TriggerReader(NodeReader):
     def push(self, node: Node, where: str) -> PushTrigger:
         if is_null(node):
             return PushTrigger()
-        fields = self.mapping(node, where, PUSH_KEYS) or {}
+        fields = self.nodes.mapping(node, where, PUSH_KEYS) or {}
         if "paths" in fields and "paths_ignore" in fields:
             message = "has both paths and paths_ignore; use one (a '!' pattern in paths excludes)"
-            self.problem(node, where, message)
+            self.nodes.problem(node, where, message)
         return PushTrigger(
             branches=self.globs(fields.get("branches"), f"{where}.branches"),
             branches_ignore=self.globs(fields.get("branches_ignore"), f"{where}.branches_ignore")
             or (),
             tags=self.globs(fields.get("tags"), f"{where}.tags"),
             tags_ignore=self.globs(fields.get("tags_ignore"), f"{where}.tags_ignore") or (),
-            deletions=self.boolean(fields.get("deletions"), f"{where}.deletions", False),
+            deletions=self.nodes.boolean(fields.get("deletions"), f"{where}.deletions", False),
             paths=self.globs(fields.get("paths"), f"{where}.paths"),
             paths_ignore=self.globs(fields.get("paths_ignore"), f"{where}.paths_ignore") or (),
         )
@@ -61,13 +64,15 @@ class TriggerReader(NodeReader):
     def pull_request(self, node: Node, where: str) -> PullRequestTrigger:
         if is_null(node):
             return PullRequestTrigger()
-        fields = self.mapping(self.without_path_filters(node, where), where, PULL_REQUEST_KEYS)
+        fields = self.nodes.mapping(
+            self.without_path_filters(node, where), where, PULL_REQUEST_KEYS
+        )
         fields = fields or {}
         types = DEFAULT_PULL_REQUEST_TYPES
         if "types" in fields:
-            listed = self.strings(fields["types"], f"{where}.types")
+            listed = self.nodes.strings(fields["types"], f"{where}.types")
             for unknown in sorted(set(listed) - PULL_REQUEST_TYPES):
-                self.problem(fields["types"], f"{where}.types", f"unknown type {unknown!r}")
+                self.nodes.problem(fields["types"], f"{where}.types", f"unknown type {unknown!r}")
             types = frozenset(listed)
         return PullRequestTrigger(
             types=types,
@@ -87,7 +92,7 @@ class TriggerReader(NodeReader):
                     f"cannot filter by {key_node.value}: a pull_request delivery does not list "
                     "the changed files (filter the push instead)"
                 )
-                self.problem(key_node, where, message)
+                self.nodes.problem(key_node, where, message)
             else:
                 kept.append((key_node, value_node))
         if len(kept) == len(node.value):
@@ -98,9 +103,9 @@ class TriggerReader(NodeReader):
         if node is None:
             return None
         globs = []
-        for pattern in self.strings(node, where):
+        for pattern in self.nodes.strings(node, where):
             try:
                 globs.append(compile_glob(pattern))
             except BadGlob as error:
-                self.problem(node, where, f"bad pattern {pattern!r}: {error}")
+                self.nodes.problem(node, where, f"bad pattern {pattern!r}: {error}")
         return tuple(globs)

@@ -19,15 +19,19 @@ from typing import IO
 
 import sh
 
-from runner.execution.processes import ProcessOutcome, kill_group
+from runner.config.github import is_commit_sha
+from runner.execution.processes import ProcessOutcome, Stop, end_group, kill_group
 
 WAIT_SECONDS = 0.25
-COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 LOCK_POLL_SECONDS = 0.2
 
 
 class _Stopped(Exception):
-    """A timeout or a cancel ended the checkout; the value is which."""
+    """A timeout or a cancel ended the checkout."""
+
+    def __init__(self, stop: Stop) -> None:
+        super().__init__(stop.value)
+        self.stop = stop
 
 
 class _GitFailed(Exception):
@@ -39,7 +43,7 @@ class _GitFailed(Exception):
 class Checkout:
     """What `run` needs: where from and to, git's environment, and when to give up.
 
-    `stop_reason()` returns "timeout" or "cancel" once the checkout must end, else "".
+    `stop_reason()` says why the checkout must end now, or None while it may go on.
     `on_output` gets git's output (and b"" while it is quiet) in the caller's thread;
     `on_start` each git process id, for the reaper.
     """
@@ -52,7 +56,7 @@ class Checkout:
         workspace: Path,
         mirrors: Path,
         env: Mapping[str, str],
-        stop_reason: Callable[[], str],
+        stop_reason: Callable[[], Stop | None],
         on_output: Callable[[bytes], None],
         on_start: Callable[[int], None],
         grace: float,
@@ -82,11 +86,10 @@ class Checkout:
             self._git("-C", str(self.workspace), "checkout", "--quiet", "--detach", self.sha)
             self._git("-C", str(self.workspace), "log", "-1", "--format=checked out %H %s")
         except _Stopped as stopped:
-            reason = str(stopped)
-            return ProcessOutcome(None, timed_out=reason == "timeout", cancelled=reason == "cancel")
+            return ProcessOutcome.stopped(stopped.stop)
         except _GitFailed as failed:
-            return ProcessOutcome(failed.exit_code, timed_out=False, cancelled=False)
-        return ProcessOutcome(0, timed_out=False, cancelled=False)
+            return ProcessOutcome(failed.exit_code)
+        return ProcessOutcome(0)
 
     def _update_mirror(self) -> None:
         if (self.mirror / "HEAD").exists():
@@ -161,10 +164,6 @@ class Checkout:
         self.on_output(f"hookrunner: {line}\n".encode())
 
 
-def is_commit_sha(text: str) -> bool:
-    return COMMIT_SHA.fullmatch(text) is not None
-
-
 def mirror_name(url: str) -> str:
     """A folder name that says which repository it holds and differs for every URL."""
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", url.rstrip("/").removesuffix(".git"))[-60:]
@@ -174,11 +173,7 @@ def mirror_name(url: str) -> str:
 def _end_group(command: sh.RunningCommand, grace: float) -> None:
     """TERM to git's process group, KILL after `grace` (git's helpers, ssh, go too)."""
     # git leads its own session, so its pid names the group even after git itself exits.
-    kill_group(command.pid, signal.SIGTERM)
-    give_up = time.monotonic() + grace
-    while command.process.is_alive()[0] and time.monotonic() < give_up:
-        time.sleep(0.05)
-    kill_group(command.pid, signal.SIGKILL)
+    end_group(command.pid, grace, lambda: command.process.is_alive()[0])
     with contextlib.suppress(sh.ErrorReturnCode):
         command.wait()
 

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 READ_BYTES = 64 * 1024
 POLL_SECONDS = 0.25
@@ -22,11 +23,22 @@ GATHER_SECONDS = 0.005
 MASK = b"***"
 
 
+class Stop(Enum):
+    """Why a process group was stopped before it ended by itself."""
+
+    TIMEOUT = "timeout"
+    CANCEL = "cancel"
+
+
 @dataclass(frozen=True)
 class ProcessOutcome:
     exit_code: int | None
-    timed_out: bool
-    cancelled: bool
+    timed_out: bool = False
+    cancelled: bool = False
+
+    @classmethod
+    def stopped(cls, stop: Stop) -> "ProcessOutcome":
+        return cls(None, timed_out=stop is Stop.TIMEOUT, cancelled=stop is Stop.CANCEL)
 
 
 class SecretMasker:
@@ -79,11 +91,7 @@ def run_process(
     with _Watched(process, on_output) as watched:
         stopped_by = watched.follow(time.monotonic() + timeout, should_cancel, grace)
     exit_code = process.wait()
-    return ProcessOutcome(
-        exit_code=None if stopped_by else exit_code,
-        timed_out=stopped_by == "timeout",
-        cancelled=stopped_by == "cancel",
-    )
+    return ProcessOutcome.stopped(stopped_by) if stopped_by else ProcessOutcome(exit_code)
 
 
 class _Watched:
@@ -105,18 +113,20 @@ class _Watched:
         self.selector.close()
         self.process.stdout.close()
 
-    def follow(self, deadline: float, should_cancel: Callable[[], bool], grace: float) -> str:
-        """Pass output on until the step ends; why it was stopped, or ""."""
+    def follow(
+        self, deadline: float, should_cancel: Callable[[], bool], grace: float
+    ) -> Stop | None:
+        """Pass output on until the step ends; why it was stopped, or None."""
         exited_at = None
         while True:
             if time.monotonic() >= deadline or should_cancel():
-                reason = "timeout" if time.monotonic() >= deadline else "cancel"
+                reason = Stop.TIMEOUT if time.monotonic() >= deadline else Stop.CANCEL
                 self.stop(grace)
                 return reason
             if self.process.poll() is not None:
                 exited_at = exited_at or time.monotonic()
                 if not self.pipe_open or time.monotonic() - exited_at >= DRAIN_SECONDS:
-                    return ""
+                    return None
             self.pass_output()
 
     def pass_output(self) -> None:
@@ -138,14 +148,26 @@ class _Watched:
             self.pipe_open = False
 
     def stop(self, grace: float) -> None:
-        kill_group(self.process.pid, signal.SIGTERM)
-        give_up = time.monotonic() + grace
-        while self.process.poll() is None and time.monotonic() < give_up:
-            self.pass_output()
-        kill_group(self.process.pid, signal.SIGKILL)
+        # The pipe is read meanwhile: a step that prints as it dies must not block on it.
+        end_group(self.process.pid, grace, lambda: self.process.poll() is None, self.pass_output)
         self.process.wait()
         while self.pipe_open and self.selector.select(0):
             self.pass_output()
+
+
+def end_group(
+    pgid: int,
+    grace: float,
+    alive: Callable[[], bool],
+    meanwhile: Callable[[], None] = lambda: time.sleep(0.05),
+) -> None:
+    """SIGTERM to a process group, then SIGKILL once its leader is no longer `alive()` or
+    `grace` seconds have passed, whatever comes first: what it left behind goes too."""
+    kill_group(pgid, signal.SIGTERM)
+    give_up = time.monotonic() + grace
+    while alive() and time.monotonic() < give_up:
+        meanwhile()
+    kill_group(pgid, signal.SIGKILL)
 
 
 def kill_group(pgid: int, signum: int) -> None:

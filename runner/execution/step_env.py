@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping
 
-from runner.config.github import Event
+from runner.config.github import Event, short_ref
 
 # The only variables taken from hookrunner's own environment, besides named secrets.
 INHERITED = ("PATH", "HOME", "LANG")
@@ -19,7 +19,7 @@ def github_variables(
         "GITHUB_REPOSITORY": event.repository,
         "GITHUB_SHA": sha,
         "GITHUB_REF": ref,
-        "GITHUB_REF_NAME": _ref_name(ref),
+        "GITHUB_REF_NAME": short_ref(ref),
         "GITHUB_HEAD_REF": event.head_ref if is_pull_request else "",
         "GITHUB_BASE_REF": event.base_ref if is_pull_request else "",
         "GITHUB_ACTOR": event.sender,
@@ -39,10 +39,3 @@ def step_environment(
     """Later sources win; GitHub's variables come last so nothing can forge them."""
     base = {name: server.get(name) or DEFAULTS.get(name, "") for name in INHERITED}
     return {**base, **pipeline_env, **step_env, **secrets, **github}
-
-
-def _ref_name(ref: str) -> str:
-    for prefix in ("refs/heads/", "refs/tags/", "refs/pull/"):
-        if ref.startswith(prefix):
-            return ref.removeprefix(prefix)
-    return ref

@@ -13,11 +13,11 @@ from pathlib import Path
 from django.conf import settings
 
 from runner.config.definition import RunDefinition
-from runner.config.github import event_from_payload
+from runner.config.github import event_from_payload, is_commit_sha
 from runner.config.pipelines import Step as StepDefinition
 from runner.config.text import counted
-from runner.execution.checkout import Checkout, is_commit_sha
-from runner.execution.processes import ProcessOutcome, run_process
+from runner.execution.checkout import Checkout
+from runner.execution.processes import ProcessOutcome, Stop, run_process
 from runner.execution.step_env import github_variables, step_environment
 from runner.execution.step_log import StepLog
 from runner.execution.stop import WORKER_STOP
@@ -147,10 +147,10 @@ class _Execution:
         lifecycle.step_started(step, None)
         deadline = self.deadline
 
-        def stop_reason() -> str:
+        def stop_reason() -> Stop | None:
             if time.monotonic() >= deadline:
-                return "timeout"
-            return "cancel" if self.should_stop() else ""
+                return Stop.TIMEOUT
+            return Stop.CANCEL if self.should_stop() else None
 
         return Checkout(
             url=self.clone_url, sha=self.run.sha,

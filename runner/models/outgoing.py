@@ -25,8 +25,19 @@ class Outgoing(models.Model):
     url = models.CharField(max_length=1000)
     body = models.JSONField()
     state = models.CharField(max_length=16, choices=State, default=State.PENDING)
-    # [{"at": iso time, "status": HTTP status or null, "error": text}], oldest first.
+    # Every attempt, oldest first: {"at": iso time, "status": HTTP status or null,
+    # "outcome": a runner.outgoing.github_api.Outcome value ("ok", "retry", "rate_limited",
+    # "give_up"), "error": text for people, "" when it went}. What decides retries is below.
     attempts = models.JSONField(default=list)
+    # Attempts that failed (outcome retry or give_up): OUTGOING_ATTEMPTS of them and it
+    # gives up.
+    failures = models.PositiveIntegerField(default=0)
+    # Attempts GitHub answered with a rate limit (outcome rate_limited): waited out, not
+    # failures, but MOST_RATE_LIMITED of them and it gives up.
+    rate_limited = models.PositiveIntegerField(default=0)
+    # When the latest attempt was made (null before the first): a later commit status waits
+    # for this one while it is still being tried, and no longer once it has been silent long.
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
     # Why it gave up, shown on the run's page.
     error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(db_default=Now())

@@ -16,18 +16,15 @@
   workspace. A `*.partial` mirror in MIRRORS_DIR (an interrupted first clone) goes when a
   day old and its mirror's lock is free.
 
-Every delete is a transaction of its own through write_transaction: CHUNK_BATCH log chunks
-or CHUNK_BYTES of their text, a page of runs with their steps, DELIVERY_BATCH deliveries,
-ROW_BATCH other rows. Runs go in pages of RUN_BATCH, newest first (a re-run is newer than
-the run it repeats): their chunks first, in primary-key ranges, then the runs, the page's
-rules checked again in the deleting transaction (under row locks on PostgreSQL). A run
-re-run in the milliseconds between its chunks going and that check stays, without output.
+Every delete is a transaction of its own: CHUNK_BATCH log chunks or CHUNK_BYTES of their
+text, a page of runs with their steps, DELIVERY_BATCH deliveries, ROW_BATCH other rows
+(how batches are made and paced, and what they cost: runner.ops.purge_batches). Runs go
+in pages of RUN_BATCH, newest first (a re-run is newer than the run it repeats): their
+chunks first, in primary-key ranges, then the runs, the page's rules checked again in the
+deleting transaction (under row locks on PostgreSQL). A run re-run in the milliseconds
+between its chunks going and that check stays, without output.
 
-Measured on SQLite (2 cores), 10,000 runs x 3 steps x 20 chunks to purge, a process
-writing a row every 10 ms meanwhile: 200-byte chunks, 9 s, the longest transaction
-38-58 ms (a WAL checkpoint at commit makes the worst ones), the writer's worst wait 37-55
-ms; 4 KiB chunks (2.8 GB), 18 s, 37 ms, 20 ms. 300 runs of 64 KiB chunks (1.2 GB): 6 s,
-43 ms, 30 ms.
+This module holds the rules and the Report; runner.ops.purge_batches the batching.
 """
 
 import fcntl
@@ -35,15 +32,12 @@ import logging
 import re
 import shutil
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -58,19 +52,16 @@ from runner.models import (
     Step,
     WorkerSeen,
 )
-from runner.models.db import write_transaction
+from runner.ops.purge_batches import Transactions, batches, chunk_ranges, pages
 
 logger = logging.getLogger(__name__)
 
 # A run in any other status (waiting, queued, running) is never deleted.
 ENDED = sorted(Run.ENDED)
 FINISHED_TASK = ("SUCCESSFUL", "FAILED")
-# Runs looked at, and deleted with their steps, per page.
+# Runs looked at, and deleted with their steps, per page. Log chunks per transaction:
+# CHUNK_BATCH and CHUNK_BYTES in runner.ops.purge_batches.
 RUN_BATCH = 100
-# Log chunks per transaction: at most this many rows, and about this much text (64 KiB
-# chunks: 128 a transaction; a 10 MiB step log is about 160 chunks).
-CHUNK_BATCH = 2000
-CHUNK_BYTES = 8 * 1024 * 1024
 # Deliveries per transaction (a push payload is 5 to 30 KB; deleting 1,000 of 5.5 KB
 # took 45 ms on SQLite), and rows of everything else.
 DELIVERY_BATCH = 200
@@ -157,6 +148,7 @@ class _Purge:
     def __init__(self, cutoffs: Cutoffs, dry_run: bool) -> None:
         self.cutoffs, self.dry_run = cutoffs, dry_run
         self.report = Report(dry_run)
+        self.transactions = Transactions()
         # Dry run: the runs that would go, so workspaces are counted as if they had, and
         # the directories counted, each once.
         self.going: set[int] = set()
@@ -183,23 +175,10 @@ class _Purge:
         )
         self.remove_stale_workspaces()
         self.remove_partial_mirrors()
+        self.report.transactions = self.transactions.count
+        self.report.longest_transaction = self.transactions.longest
         self.report.seconds = time.monotonic() - started
         return self.report
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One batch's write transaction, timed from holding the lock to committing."""
-        with write_transaction():
-            started = time.monotonic()
-            yield
-        elapsed = time.monotonic() - started
-        self.report.transactions += 1
-        self.report.longest_transaction = max(self.report.longest_transaction, elapsed)
-        if connection.vendor == "sqlite":
-            # Writers in other processes (the receiver, workers) poll for SQLite's lock,
-            # sleeping longer each time: back to back, batches kept one waiting 530 ms;
-            # with this pause, at most about one batch (60 ms). PostgreSQL locks rows.
-            time.sleep(elapsed)
 
     # Runs.
 
@@ -216,7 +195,7 @@ class _Purge:
         while frontier:
             protected |= frontier
             parents: set[int] = set()
-            for ids in _batches(sorted(frontier), LOOKUP_BATCH):
+            for ids in batches(sorted(frontier), LOOKUP_BATCH):
                 parents.update(
                     Run.objects.filter(old, pk__in=ids).values_list("rerun_of_id", flat=True)
                 )
@@ -227,10 +206,8 @@ class _Purge:
         self.report.runs_held = len(protected) + (
             Run.objects.filter(created_at__lt=self.cutoffs.runs).exclude(status__in=ENDED).count()
         )
-        pages = self.old_runs().order_by("-pk").values_list("pk", flat=True)
-        last = None
-        while page := list((pages if last is None else pages.filter(pk__lt=last))[:RUN_BATCH]):
-            last = page[-1]
+        old = self.old_runs().values_list("pk", flat=True)
+        for page in pages(old, RUN_BATCH, newest_first=True):
             going = [pk for pk in page if pk not in protected]
             if not going:
                 continue
@@ -257,13 +234,13 @@ class _Purge:
             .values_list("pk", "output_bytes", "dropped_bytes")
         }
         chunks = LogChunk.objects.filter(step_id__in=sorted(stored))
-        for first, last in _chunk_ranges(
+        for first, last in chunk_ranges(
             list(chunks.order_by("pk").values_list("pk", "step_id")), stored
         ):
-            with self.transaction():
+            with self.transactions.one():
                 deleted, _ = chunks.filter(pk__gte=first, pk__lte=last).delete()
             self.report.chunks += deleted
-        with self.transaction():
+        with self.transactions.one():
             going = self.still_going(page, lock=True)
             kept = dict(
                 Run.objects.filter(pk__in=going)
@@ -310,11 +287,9 @@ class _Purge:
         if self.dry_run:
             self.report.deliveries = candidates.count()
             return
-        pages = candidates.order_by("-pk").values_list("pk", flat=True)
-        last = None
-        while page := list((pages if last is None else pages.filter(pk__lt=last))[:DELIVERY_BATCH]):
-            last = page[-1]
-            with self.transaction():
+        candidate_pks = candidates.values_list("pk", flat=True)
+        for page in pages(candidate_pks, DELIVERY_BATCH, newest_first=True):
+            with self.transactions.one():
                 # PostgreSQL: a run being added to one of them waits, then fails.
                 list(Delivery.objects.select_for_update().filter(pk__in=page).values("pk"))
                 # Checked again, strictly: CASCADE must never take a run with it.
@@ -333,11 +308,9 @@ class _Purge:
         """Delete `queryset` ROW_BATCH rows per transaction; how many went."""
         if self.dry_run:
             return queryset.count()
-        pages = queryset.order_by("pk").values_list("pk", flat=True)
-        total, last = 0, None
-        while page := list((pages if last is None else pages.filter(pk__gt=last))[:ROW_BATCH]):
-            last = page[-1]
-            with self.transaction():
+        total = 0
+        for page in pages(queryset.values_list("pk", flat=True), ROW_BATCH):
+            with self.transactions.one():
                 deleted, _ = queryset.filter(pk__in=page).delete()
             total += deleted
         return total
@@ -353,7 +326,7 @@ class _Purge:
             if (match := WORKSPACE_NAME.fullmatch(path.name)) and _real_directory(path):
                 directories[int(match[1])] = path
         runs = {}
-        for ids in _batches(sorted(directories), LOOKUP_BATCH):
+        for ids in batches(sorted(directories), LOOKUP_BATCH):
             rows = Run.objects.filter(pk__in=ids).values_list("pk", "status", "kept_workspace")
             runs.update({pk: (status, kept) for pk, status, kept in rows})
         for pk, path in sorted(directories.items()):
@@ -401,30 +374,6 @@ class _Purge:
         return True
 
 
-def _chunk_ranges(
-    chunks: list[tuple[int, int]], stored: dict[int, int | None]
-) -> Iterator[tuple[int, int]]:
-    """(first, last) primary keys of consecutive runs of `chunks`, (pk, step id) in pk
-    order, each of at most CHUNK_BATCH rows and about CHUNK_BYTES of text. A chunk's size
-    is guessed from what its step stored (`stored`: bytes by step id, None if unknown,
-    as for a step its lost worker never finished: then the largest a chunk gets)."""
-    per_step = Counter(step for _, step in chunks)
-    size = {
-        step: LogChunk.MOST_BYTES if stored.get(step) is None else stored[step] / count
-        for step, count in per_step.items()
-    }
-    batch: list[int] = []
-    text = 0.0
-    for pk, step in chunks:
-        if batch and (len(batch) == CHUNK_BATCH or text + size[step] > CHUNK_BYTES):
-            yield batch[0], batch[-1]
-            batch, text = [], 0.0
-        batch.append(pk)
-        text += size[step]
-    if batch:
-        yield batch[0], batch[-1]
-
-
 def _staying_repeats(cutoff: datetime) -> QuerySet[Delivery]:
     """An original's repeats that stay, which deleting the original would take with it."""
     return Delivery.objects.filter(original=OuterRef("pk")).filter(
@@ -440,8 +389,3 @@ def _kept_directory(pk: int, kept_workspace: str) -> Path | None:
 
 def _real_directory(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
-
-
-def _batches[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

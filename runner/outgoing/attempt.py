@@ -2,8 +2,10 @@
 
 Answers are classified by runner.outgoing.github_api: 5xx and network errors are tried again after
 OUTGOING_RETRY_SECONDS, doubling, up to OUTGOING_ATTEMPTS times; a rate limit is waited
-out; any other 4xx gives up at once. Every attempt is kept on the row. Tokens and signing
-secrets are read from the environment when sending, and never stored or logged.
+out (at most MOST_RATE_LIMITED times); any other 4xx gives up at once. Every attempt is
+kept on the row with its outcome, and counted in its fields (failures, rate_limited,
+last_attempt_at): those, never the text of an error, decide what comes next. Tokens and
+signing secrets are read from the environment when sending, and never stored or logged.
 
 Commit statuses of one pipeline and commit go out in the order they were made: one waits
 while an earlier one is still being tried (unless that one is stuck, silent for longer than
@@ -17,10 +19,11 @@ The task that makes attempts, send_outgoing, is in runner.outgoing.
 import json
 import logging
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from runner.config.github import sign
@@ -35,7 +38,6 @@ logger = logging.getLogger(__name__)
 MOST_RATE_LIMITED = 10
 # A status waiting for an earlier one looks again after RETRY, 2 RETRY, ... up to this.
 MOST_ORDER_WAIT_SECONDS = 60
-RATE_LIMITED = "rate limited"
 
 
 class Unsendable(Exception):
@@ -93,11 +95,8 @@ def _behind_earlier_status(outgoing: Outgoing, run: Run) -> bool:
     silent_since = timezone.now() - timedelta(
         seconds=settings.OUTGOING_MAX_WAIT_SECONDS + 2 * settings.OUTGOING_TIMEOUT_SECONDS
     )
-    for created_at, attempts in earlier.values_list("created_at", "attempts"):
-        last = attempts[-1]["at"] if attempts else created_at.isoformat()
-        if datetime.fromisoformat(last) >= silent_since:
-            return True
-    return False
+    heard = Coalesce("last_attempt_at", "created_at")
+    return earlier.alias(heard=heard).filter(heard__gte=silent_since).exists()
 
 
 def _prepared(outgoing: Outgoing, run: Run) -> tuple[str, dict[str, str], bytes, str]:
@@ -135,38 +134,40 @@ def _prepared(outgoing: Outgoing, run: Run) -> tuple[str, dict[str, str], bytes,
 def _record(
     outgoing: Outgoing, status: int | None, outcome: Outcome, reason: str, wait: float | None
 ) -> tuple[float, int] | None:
-    """Keep this attempt; what comes next (see attempt)."""
-    entry = {"at": timezone.now().isoformat(), "status": status, "error": ""}
+    """Keep this attempt, and count it; what comes next (see attempt)."""
+    now = timezone.now()
+    entry = {"at": now.isoformat(), "status": status, "outcome": outcome.value, "error": ""}
     outgoing.attempts = [*outgoing.attempts, entry]
+    outgoing.last_attempt_at = now
     again: tuple[float, int] | None = None
     if outcome == Outcome.OK:
         outgoing.state, outgoing.error = Outgoing.State.SENT, ""
     elif outcome == Outcome.GIVE_UP:
+        outgoing.failures += 1
         outgoing.state, outgoing.error = Outgoing.State.GAVE_UP, reason
         entry["error"] = reason
     elif outcome == Outcome.RATE_LIMITED:
-        limited = sum(1 for a in outgoing.attempts[:-1] if a["error"].startswith(RATE_LIMITED))
+        outgoing.rate_limited += 1
         delay = min(wait or 0.0, settings.OUTGOING_MAX_WAIT_SECONDS)
         entry["error"] = f"{reason}; next attempt in {delay:g}s"
-        if limited + 1 >= MOST_RATE_LIMITED:
+        if outgoing.rate_limited >= MOST_RATE_LIMITED:
             outgoing.state = Outgoing.State.GAVE_UP
-            outgoing.error = f"gave up after being rate limited {limited + 1} times: {reason}"
+            outgoing.error = (
+                f"gave up after being rate limited {outgoing.rate_limited} times: {reason}"
+            )
         else:
             again = delay, 0
     else:
-        failures = 1 + sum(
-            1
-            for a in outgoing.attempts[:-1]
-            if a["error"] and not a["error"].startswith(RATE_LIMITED)
-        )
+        outgoing.failures += 1
         entry["error"] = reason
-        if failures >= settings.OUTGOING_ATTEMPTS:
+        if outgoing.failures >= settings.OUTGOING_ATTEMPTS:
             outgoing.state = Outgoing.State.GAVE_UP
-            outgoing.error = f"gave up after {failures} failed attempts: {reason}"
+            outgoing.error = f"gave up after {outgoing.failures} failed attempts: {reason}"
         else:
-            again = github_api.backoff(failures - 1), 0
+            again = github_api.backoff(outgoing.failures - 1), 0
     outgoing.error = clipped(Outgoing, error=outgoing.error)["error"]
-    outgoing.save(update_fields=["attempts", "state", "error"])
+    counted = ["attempts", "failures", "rate_limited", "last_attempt_at"]
+    outgoing.save(update_fields=[*counted, "state", "error"])
     _log(outgoing, status, entry["error"], again)
     return again
 

@@ -14,25 +14,12 @@ from django.urls import reverse
 
 from runner.config.text import duration_words
 from runner.models import Run
+from runner.models.statuses import look_of
 
 logger = logging.getLogger(__name__)
 
 # GitHub refuses a longer status description.
 DESCRIPTION_LIMIT = 140
-
-# GitHub's commit status states have no "cancelled" and no "skipped".
-STATES = {
-    Run.Status.SUCCEEDED: "success",
-    Run.Status.FAILED: "failure",
-    Run.Status.TIMED_OUT: "failure",
-    # Not the code's verdict: the run was stopped, or hookrunner could not run it.
-    Run.Status.CANCELLED: "error",
-    Run.Status.ERROR: "error",
-    # Nothing of it ran, because something it needs did not succeed (that one has its own
-    # failure) or did not run for this commit: as GitHub treats a skipped job, not a
-    # failure of its own. The description says "skipped: ...".
-    Run.Status.SKIPPED: "success",
-}
 
 
 def reports_status(run: Run) -> bool:
@@ -67,11 +54,11 @@ def status_body(run: Run, state: str, description: str) -> dict[str, Any]:
 
 
 def final_status_body(run: Run) -> dict[str, Any]:
-    """success, failure or error (STATES), with what happened and how long it took."""
+    """success, failure or error (models.statuses), with what happened and how long it took."""
     description = run.detail or run.get_status_display()
     if run.duration is not None:
         description += f" ({duration_words(run.duration.total_seconds())})"
-    return status_body(run, STATES.get(run.status, "error"), description)
+    return status_body(run, look_of(run.status).github_state or "error", description)
 
 
 def notification_body(run: Run, previous: str | None) -> dict[str, Any]:

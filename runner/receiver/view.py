@@ -6,7 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from runner.config import github
 from runner.config.store import pipelines_in_force
-from runner.receiver import intake
+from runner.receiver import intake, parsing
 from runner.receiver import secrets as webhook_secrets
 from runner.receiver.rejections import record_rejection
 
@@ -28,13 +28,13 @@ def receive_github(request: HttpRequest) -> JsonResponse:
             raise Rejection(405, f"method {request.method} not allowed, GitHub sends POST")
         body = read_capped_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
         signature = request.headers.get("X-Hub-Signature-256")
-        if problem := github.signature_format_problem(signature):
+        if problem := parsing.signature_format_problem(signature):
             raise Rejection(403, problem)
         config = pipelines_in_force()
-        secret = github.signing_secret(webhook_secrets.accepted_secrets(config), body, signature)
+        secret = parsing.signing_secret(webhook_secrets.accepted_secrets(config), body, signature)
         if secret is None:
             raise Rejection(403, "X-Hub-Signature-256 does not match any configured secret")
-        event = github.parse_event(request.headers, body)
+        event = parsing.parse_event(request.headers, body)
         if not webhook_secrets.secret_fits(config, secret, event.repository):
             raise Rejection(403, f"signed with a secret that is not {event.repository}'s")
     except github.BadDelivery as error:

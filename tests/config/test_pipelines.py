@@ -6,9 +6,10 @@ import textwrap
 import pytest
 
 from runner.config.definition import RunDefinition
-from runner.config.github import COMMITS_CAPPED, FILES_CAPPED, NO_COMMITS, parse_event
+from runner.config.github import COMMITS_CAPPED, FILES_CAPPED, NO_COMMITS
 from runner.config.pipelines import is_from_fork, match
 from runner.config.pipelines_file import parse_pipelines
+from runner.receiver.parsing import parse_event
 from tests.conftest import FIXTURES
 
 HEADERS = {"X-GitHub-Delivery": "d-1", "Content-Type": "application/json"}

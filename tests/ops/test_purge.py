@@ -29,7 +29,7 @@ from runner.models import (
     Step,
     WorkerSeen,
 )
-from runner.ops import purge
+from runner.ops import purge, purge_batches
 from runner.runs.queue import queue_execution
 from tests.rows import make_run
 
@@ -218,7 +218,7 @@ def test_a_run_rerun_after_the_plan_was_made_stays(monkeypatch):
 
 
 def test_log_chunks_go_in_batches_of_chunk_batch_rows(monkeypatch):
-    monkeypatch.setattr(purge, "CHUNK_BATCH", 5)
+    monkeypatch.setattr(purge_batches, "CHUNK_BATCH", 5)
     gone = [run(delivery(100), 100, steps=2, chunks=6) for _ in range(2)]
     kept = run(delivery(10), 10, steps=1, chunks=3)
     table = LogChunk._meta.db_table
@@ -235,7 +235,7 @@ def test_log_chunks_go_in_batches_of_chunk_batch_rows(monkeypatch):
 
 
 def test_log_chunks_go_in_batches_of_about_chunk_bytes_of_text(monkeypatch):
-    monkeypatch.setattr(purge, "CHUNK_BYTES", 20)
+    monkeypatch.setattr(purge_batches, "CHUNK_BYTES", 20)
     gone = run(delivery(100), 100, steps=1, chunks=12)
     # "line N\n": 7 bytes a chunk as the step counted them; 2 chunks make 14, 3 make 21.
     Step.objects.filter(run=gone).update(output_bytes=7 * 12 + 100, dropped_bytes=100)
@@ -250,25 +250,25 @@ def test_log_chunks_go_in_batches_of_about_chunk_bytes_of_text(monkeypatch):
 def test_chunk_ranges_guess_sizes_from_each_step_and_assume_the_largest_when_unknown(
     monkeypatch,
 ):
-    monkeypatch.setattr(purge, "CHUNK_BYTES", 10)
-    monkeypatch.setattr(purge, "CHUNK_BATCH", 3)
+    monkeypatch.setattr(purge_batches, "CHUNK_BYTES", 10)
+    monkeypatch.setattr(purge_batches, "CHUNK_BATCH", 3)
     chunks = [(1, 7), (2, 7), (3, 7), (4, 7), (5, 8), (6, 7), (7, 9), (8, 9)]
     # Step 7: 1 byte a chunk (rows bound it); 8: unknown (lost worker); 9: 5 bytes a chunk.
-    ranges = list(purge._chunk_ranges(chunks, {7: 5, 8: None, 9: 10}))
+    ranges = list(purge_batches.chunk_ranges(chunks, {7: 5, 8: None, 9: 10}))
     assert ranges == [(1, 3), (4, 4), (5, 5), (6, 7), (8, 8)]
 
 
 def test_every_batch_is_its_own_transaction(monkeypatch):
-    monkeypatch.setattr(purge, "CHUNK_BATCH", 5)
+    monkeypatch.setattr(purge_batches, "CHUNK_BATCH", 5)
     monkeypatch.setattr(purge, "ROW_BATCH", 2)
     entered = []
-    real = purge.write_transaction
+    real = purge_batches.write_transaction
 
     def counting():
         entered.append(1)
         return real()
 
-    monkeypatch.setattr(purge, "write_transaction", counting)
+    monkeypatch.setattr(purge_batches, "write_transaction", counting)
     run(delivery(100), 100, steps=1, chunks=12)
     for _ in range(3):
         RejectedRequest.objects.create(http_status=401, reason="bad signature")

@@ -4,7 +4,7 @@ when it ends, posted to a GitHub-shaped server on loopback by tasks, retried, re
 import logging
 import textwrap
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -15,7 +15,7 @@ from django_tasks_db.models import DBTaskResult
 from runner.config.definition import RunDefinition
 from runner.models import Delivery, LogChunk, Outgoing, Run
 from runner.outgoing import queue as outgoing
-from runner.outgoing.attempt import attempt
+from runner.outgoing.attempt import MOST_RATE_LIMITED, attempt
 from runner.outgoing.queue import send_outgoing
 from runner.runs import lifecycle
 from tests.conftest import SignedDelivery, executed, send_queued
@@ -281,10 +281,12 @@ def test_a_502_is_tried_again_and_every_attempt_kept(github):
     send_queued()
     (status,) = run.outgoing.all()
     assert status.state == "sent"
-    assert [(a["status"], a["error"]) for a in status.attempts] == [
-        (502, "HTTP 502: Bad Gateway"),
-        (201, ""),
+    assert [(a["status"], a["outcome"], a["error"]) for a in status.attempts] == [
+        (502, "retry", "HTTP 502: Bad Gateway"),
+        (201, "ok", ""),
     ]
+    assert (status.failures, status.rate_limited) == (1, 0)
+    assert status.last_attempt_at == datetime.fromisoformat(status.attempts[-1]["at"])
     assert len(github.requests) == 2
 
 
@@ -294,7 +296,8 @@ def test_a_401_gives_up_at_once_with_the_error_stored(github):
     send_queued()
     (status,) = run.outgoing.all()
     assert (status.state, status.error) == ("gave_up", "HTTP 401: Bad credentials")
-    assert [a["status"] for a in status.attempts] == [401]
+    assert [(a["status"], a["outcome"]) for a in status.attempts] == [(401, "give_up")]
+    assert (status.failures, status.rate_limited) == (1, 0)
     assert len(github.requests) == 1
 
 
@@ -304,10 +307,11 @@ def test_no_answer_in_time_is_tried_again(github):
     send_queued()
     (status,) = run.outgoing.all()
     assert status.state == "sent"
-    assert [(a["status"], a["error"]) for a in status.attempts] == [
-        (None, "timed out after 0.3s"),
-        (201, ""),
+    assert [(a["status"], a["outcome"], a["error"]) for a in status.attempts] == [
+        (None, "retry", "timed out after 0.3s"),
+        (201, "ok", ""),
     ]
+    assert (status.failures, status.rate_limited) == (1, 0)
 
 
 def test_it_gives_up_after_outgoing_attempts_failures_doubling_the_wait(github, settings):
@@ -319,10 +323,30 @@ def test_it_gives_up_after_outgoing_attempts_failures_doubling_the_wait(github, 
     assert attempt(status) == (7, 0)
     assert attempt(status) == (14, 0)
     assert attempt(status) is None
+    status.refresh_from_db()
     assert (status.state, status.error) == (
         "gave_up",
         "gave up after 3 failed attempts: HTTP 503: Service Unavailable",
     )
+    assert (status.failures, status.rate_limited) == (3, 0)
+    assert [a["outcome"] for a in status.attempts] == ["retry", "retry", "retry"]
+    assert len(github.requests) == 3
+
+
+def test_the_counts_on_the_row_not_the_error_texts_decide_when_to_give_up(github, settings):
+    """An attempt list saying nothing of failures does not reset them; a rate limit's text
+    among the errors does not make a failure one."""
+    settings.OUTGOING_ATTEMPTS = 3
+    github.statuses(503)
+    run = ended(a_run(), "succeeded")
+    (status,) = run.outgoing.all()
+    status.failures = 2
+    status.attempts = [{"at": "2026-01-01T00:00:00+00:00", "status": 503, "error": "rate limited"}]
+    status.save()
+    assert attempt(status) is None
+    status.refresh_from_db()
+    assert (status.state, status.failures) == ("gave_up", 3)
+    assert status.error == "gave up after 3 failed attempts: HTTP 503: Service Unavailable"
 
 
 def test_a_rate_limit_is_waited_out_not_given_up(github, settings):
@@ -334,9 +358,42 @@ def test_a_rate_limit_is_waited_out_not_given_up(github, settings):
     delay, _ = attempt(status)
     assert 29 <= delay <= 32
     assert status.state == "pending"
+    assert status.attempts[0]["outcome"] == "rate_limited"
     assert status.attempts[0]["error"].startswith("rate limited (HTTP 403")
     assert attempt(status) is None
     assert status.state == "sent"
+    status.refresh_from_db()
+    assert (status.failures, status.rate_limited) == (0, 1)
+    assert [a["outcome"] for a in status.attempts] == ["rate_limited", "ok"]
+
+
+def test_rate_limits_do_not_use_up_outgoing_attempts(github, settings):
+    settings.OUTGOING_ATTEMPTS = 2
+    limited = Answer(429, headers={"Retry-After": "0"})
+    github.statuses(502, limited, limited, limited, 201)
+    run = ended(a_run(), "succeeded")
+    send_queued()
+    (status,) = run.outgoing.all()
+    assert status.state == "sent"
+    assert (status.failures, status.rate_limited) == (1, 3)
+    assert [a["outcome"] for a in status.attempts] == [
+        "retry", "rate_limited", "rate_limited", "rate_limited", "ok",
+    ]  # fmt: skip
+    assert len(github.requests) == 5
+
+
+def test_it_gives_up_after_most_rate_limited_rate_limits(github, settings):
+    settings.OUTGOING_ATTEMPTS = 2
+    github.statuses(502, Answer(429, headers={"Retry-After": "0"}))
+    run = ended(a_run(), "succeeded")
+    send_queued()
+    (status,) = run.outgoing.all()
+    assert status.state == "gave_up"
+    assert (status.failures, status.rate_limited) == (1, MOST_RATE_LIMITED)
+    assert status.error.startswith(
+        f"gave up after being rate limited {MOST_RATE_LIMITED} times: rate limited (HTTP 429"
+    )
+    assert len(github.requests) == 1 + MOST_RATE_LIMITED
 
 
 def test_a_rate_limit_wait_is_bounded(github, settings):
@@ -348,6 +405,7 @@ def test_a_rate_limit_wait_is_bounded(github, settings):
     send_queued()
     status.refresh_from_db()
     assert [a["status"] for a in status.attempts] == [429, 201]
+    assert (status.failures, status.rate_limited) == (0, 1)
 
 
 def test_a_token_that_is_not_set_gives_up_without_a_request(github, monkeypatch):
@@ -360,6 +418,7 @@ def test_a_token_that_is_not_set_gives_up_without_a_request(github, monkeypatch)
         "not sent: token_env HR_TEST_TOKEN is not set in hookrunner's environment",
         [],
     )
+    assert (status.failures, status.rate_limited, status.last_attempt_at) == (0, 0, None)
     assert github.requests == []
 
 
@@ -415,6 +474,26 @@ def test_a_final_status_does_not_wait_for_a_stuck_pending_one(github, settings):
     assert [body["state"] for body in statuses_sent(github)] == ["success"]
 
 
+def test_a_final_status_waits_for_a_pending_one_made_long_ago_but_tried_lately(github, settings):
+    """Silence is counted from its last attempt, not from when it was made."""
+    settings.OUTGOING_MAX_WAIT_SECONDS = 60
+    github.statuses(502, 201)
+    run = a_run()
+    outgoing.queue_started([run])
+    pending = run.outgoing.get()
+    run.outgoing.update(created_at=timezone.now() - timedelta(seconds=3600))
+    pending.refresh_from_db()
+    assert attempt(pending) is not None  # 502 just now: it is still being tried
+    run = ended(run, "succeeded", "1 step succeeded")
+    final = run.outgoing.get(body__state="success")
+    assert attempt(final) == (0.01, 1)
+    run.outgoing.filter(pk=pending.pk).update(
+        last_attempt_at=timezone.now() - timedelta(seconds=61)
+    )
+    assert attempt(final) is None  # silent since: stuck
+    assert [body["state"] for body in statuses_sent(github)] == ["pending", "success"]
+
+
 def test_a_newer_run_of_the_same_pipeline_and_commit_reports_instead(github):
     older = a_run()
     newer = a_run()
@@ -439,13 +518,15 @@ def test_statuses_go_to_the_runs_queue_ahead_of_runs(github):
 # The run's page.
 
 
-def test_the_runs_page_shows_each_attempt_and_why_it_gave_up(github, admin_client):
+def test_the_runs_page_shows_each_attempt_and_why_it_gave_up(github, admin_client, settings):
+    settings.OUTGOING_ATTEMPTS = 4
     github.statuses(502, Answer(422, {"message": "Validation Failed"}))
     run = ended(a_run(), "succeeded", "1 step succeeded")
     send_queued()
     page = admin_client.get(reverse("admin:runner_run_change", args=[run.pk])).content.decode()
     assert "Commit statuses and notifications" in page
     assert "status success hookrunner/test: 1 step succeeded" in page
-    assert "HTTP 502, HTTP 502: Bad Gateway" in page
-    assert "HTTP 422: Validation Failed" in page
+    assert "HTTP 502 (failed, worth retrying), HTTP 502: Bad Gateway" in page
+    assert "HTTP 422 (failed, not worth retrying), HTTP 422: Validation Failed" in page
+    assert "2 failed (gives up at 4), 0 rate limited (gives up at 10)" in page
     assert "gave up" in page

@@ -137,7 +137,11 @@ def test_a_502_is_tried_again_with_the_same_delivery_id_and_signature(receiver):
     assert second.header("X-Hub-Signature-256") == sign(SECRET, second.body)
     notification = run.outgoing.get()
     assert notification.state == "sent"
-    assert [a["status"] for a in notification.attempts] == [502, 200]
+    assert [(a["status"], a["outcome"]) for a in notification.attempts] == [
+        (502, "retry"),
+        (200, "ok"),
+    ]
+    assert (notification.failures, notification.rate_limited) == (1, 0)
 
 
 def test_a_401_gives_up_at_once_with_the_error_stored(receiver):
@@ -155,10 +159,11 @@ def test_no_answer_in_time_is_tried_again(receiver):
     send_queued()
     notification = run.outgoing.get()
     assert notification.state == "sent"
-    assert [(a["status"], a["error"]) for a in notification.attempts] == [
-        (None, "timed out after 0.3s"),
-        (200, ""),
+    assert [(a["status"], a["outcome"], a["error"]) for a in notification.attempts] == [
+        (None, "retry", "timed out after 0.3s"),
+        (200, "ok", ""),
     ]
+    assert (notification.failures, notification.rate_limited) == (1, 0)
 
 
 def test_a_receiver_that_is_down_is_given_up_after_outgoing_attempts(receiver, settings):
@@ -170,6 +175,8 @@ def test_a_receiver_that_is_down_is_given_up_after_outgoing_attempts(receiver, s
     assert notification.state == "gave_up"
     assert notification.error == "gave up after 3 failed attempts: HTTP 503: Service Unavailable"
     assert len(notification.attempts) == 3
+    assert (notification.failures, notification.rate_limited) == (3, 0)
+    assert len(receiver.requests) == 3
 
 
 def test_a_signing_secret_that_is_not_set_gives_up_unsent(receiver, monkeypatch):
@@ -291,8 +298,8 @@ def test_the_runs_page_shows_the_notification_and_its_attempts(receiver, admin_c
     delivery = run.outgoing.get().body["delivery"]
     assert f"notification run.finished {delivery}" in page
     assert receiver.url + NOTIFY in page
-    assert "HTTP 502, HTTP 502: Bad Gateway" in page
-    assert "HTTP 204" in page
+    assert "HTTP 502 (failed, worth retrying), HTTP 502: Bad Gateway" in page
+    assert "HTTP 204 (ok)" in page
 
 
 def test_the_body_sent_is_the_body_signed(receiver):

@@ -6,9 +6,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runner.config.github import BadDelivery, parse_event
+from runner.config.github import BadDelivery
 from runner.config.pipelines import is_from_fork, match
 from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.receiver.parsing import parse_event
 
 
 class Command(BaseCommand):

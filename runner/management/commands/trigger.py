@@ -8,7 +8,6 @@ in admin and queues real runs. It is a trusted local command: no HTTP, no signat
 
 import getpass
 import os
-import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,15 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runner.config.github import REPOSITORY_NAME, BadDelivery, Event, event_from_payload
+from runner.config.github import (
+    BRANCH_PREFIX,
+    REPOSITORY_NAME,
+    BadDelivery,
+    Event,
+    branch_of,
+    event_from_payload,
+    is_commit_sha,
+)
 from runner.config.pipelines import Config, is_from_fork, match
 from runner.config.pipelines_file import PipelinesError, load_pipelines
 from runner.models import Delivery
@@ -26,7 +33,6 @@ from runner.receiver import intake
 EVENTS = ("push", "pull_request")
 LOCAL_PREFIX = "local-"
 NO_SHA = "0" * 40
-SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # Options that belong to one event only; given for the other, they are refused.
 PUSH_ONLY = ("ref", "before", "changed")
 PULL_REQUEST_ONLY = ("action", "base", "head", "number", "fork")
@@ -155,7 +161,7 @@ def _check_options(repository: str, event: str, options: dict[str, Any]) -> None
     if event == "pull_request" and not options["head"]:
         raise CommandError("a pull_request needs --head (the branch it comes from)")
     for name in ("sha", "before"):
-        if options[name] is not None and not SHA.fullmatch(options[name]):
+        if options[name] is not None and not is_commit_sha(options[name]):
             raise CommandError(f"--{name} {options[name]!r} is not a commit id (40 hex digits)")
     if options["fork"] is not None and not REPOSITORY_NAME.fullmatch(options["fork"]):
         raise CommandError(f"--fork {options['fork']!r} is not OWNER/REPO")
@@ -175,7 +181,7 @@ def _login() -> str:
 
 def full_ref(ref: str) -> str:
     """refs/... as given; a short name is a branch."""
-    return ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+    return ref if ref.startswith("refs/") else BRANCH_PREFIX + ref
 
 
 def push_payload(
@@ -209,7 +215,7 @@ def push_payload(
         "base_ref": None,
         "compare": f"https://github.com/{repository}/compare/{before[:12]}...{sha[:12]}",
         # A tag, or a branch created at an existing commit, lists no commits.
-        "commits": [commit] if changed and ref.startswith("refs/heads/") else [],
+        "commits": [commit] if changed and branch_of(ref) is not None else [],
         "head_commit": commit,
     }
 
@@ -225,8 +231,8 @@ def pull_request_payload(
     actor: str,
 ) -> dict[str, Any]:
     """A pull_request payload shaped like GitHub's; `fork` puts the head branch there."""
-    base = base.removeprefix("refs/heads/")
-    head = head.removeprefix("refs/heads/")
+    base = base.removeprefix(BRANCH_PREFIX)
+    head = head.removeprefix(BRANCH_PREFIX)
     head_repository = fork or repository
     head_owner = head_repository.split("/")[0]
     base_owner = repository.split("/")[0]
