@@ -12,6 +12,7 @@ a delivery processed meanwhile is answered as a duplicate and starts nothing.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from runner.models import Delivery
@@ -22,7 +23,6 @@ REDELIVERY_WINDOW = timedelta(days=3)
 MAX_REDELIVERIES = 50
 Status = Delivery.Status
 PROCESSED = frozenset({Status.ACCEPTED, Status.IGNORED})
-REDELIVER = "redeliver"
 # The hook id `manage.py trigger` stores its local deliveries with.
 LOCAL_HOOK_ID = "local"
 
@@ -62,19 +62,32 @@ class Attempt:
         return f"{self.status_code or '-'} {self.status}".strip()
 
 
+class Action(StrEnum):
+    REDELIVER = "redeliver"
+    # Worth redelivering, but over this run's limit: the next run asks.
+    LATER = "later"
+    SKIP = "skip"
+
+
 @dataclass(frozen=True)
 class Decision:
     """What to do about one delivery (guid): its newest attempt, hookrunner's status of it
-    ("" when it has no row), and `REDELIVER` or why not."""
+    ("" when it has no row), the action, and why, unless it is redelivered."""
 
     latest: Attempt
     attempts: int
     hookrunner_status: str
-    action: str
+    action: Action
+    why: str = ""
 
     @property
     def redeliver(self) -> bool:
-        return self.action == REDELIVER
+        return self.action == Action.REDELIVER
+
+    @property
+    def text(self) -> str:
+        """ "redeliver", or the action and why: "skip: hookrunner processed it"."""
+        return f"{self.action}: {self.why}" if self.why else str(self.action)
 
     @property
     def event(self) -> str:
@@ -99,27 +112,30 @@ def decide(
     for group in groups:
         latest = max(group, key=lambda a: (a.delivered_at, a.id))
         status = stored.get(latest.guid, "")
-        action = _action(group, latest, status, now)
-        if action == REDELIVER:
-            if asked >= limit:
-                action = f"later: over this run's limit of {limit} redeliveries"
-            else:
-                asked += 1
-        decisions.append(Decision(latest, len(group), status, action))
+        skip = _reason_to_skip(group, latest, status, now)
+        if skip:
+            decisions.append(Decision(latest, len(group), status, Action.SKIP, skip))
+        elif asked >= limit:
+            why = f"over this run's limit of {limit} redeliveries"
+            decisions.append(Decision(latest, len(group), status, Action.LATER, why))
+        else:
+            asked += 1
+            decisions.append(Decision(latest, len(group), status, Action.REDELIVER))
     return decisions
 
 
-def _action(group: list[Attempt], latest: Attempt, status: str, now: datetime) -> str:
+def _reason_to_skip(group: list[Attempt], latest: Attempt, status: str, now: datetime) -> str:
+    """Why the delivery is not redelivered, or "" if it is."""
     if latest.delivered_at < now - REDELIVERY_WINDOW:
-        return "skip: older than GitHub's 3-day redelivery window"
+        return "older than GitHub's 3-day redelivery window"
     if status == Status.FAILED:
-        return REDELIVER
+        return ""
     if any(attempt.succeeded for attempt in group):
-        return "skip: hookrunner answered it with a 2xx"
+        return "hookrunner answered it with a 2xx"
     if status in PROCESSED:
         # It committed, but GitHub did not see the answer (a timeout, say).
-        return "skip: hookrunner processed it"
-    return REDELIVER
+        return "hookrunner processed it"
+    return ""
 
 
 def stored_statuses(guids: Iterable[str], chunk: int = 500) -> dict[str, str]:

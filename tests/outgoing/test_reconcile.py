@@ -369,14 +369,14 @@ NOW = datetime(2025, 6, 10, 12, tzinfo=UTC)
 def test_decide(status_codes, hookrunner, action):
     attempts = [attempt("g", 2 - i, code, id=i) for i, code in enumerate(status_codes)]
     (decision,) = decide(attempts, {"g": hookrunner} if hookrunner else {}, NOW)
-    assert decision.action == action
+    assert decision.text == action
     assert decision.latest.id == len(status_codes) - 1
     assert decision.attempts == len(status_codes)
 
 
 def test_decide_leaves_what_github_cannot_redeliver():
     (decision,) = decide([attempt("g", 73, 502)], {}, NOW)
-    assert decision.action == "skip: older than GitHub's 3-day redelivery window"
+    assert decision.text == "skip: older than GitHub's 3-day redelivery window"
 
 
 def test_attempts_read_github_items():

@@ -18,6 +18,7 @@ from runner.outgoing import github_api
 from runner.outgoing.reconcile import (
     MAX_REDELIVERIES,
     REDELIVERY_WINDOW,
+    Action,
     Attempt,
     Decision,
     decide,
@@ -147,8 +148,8 @@ class Command(BaseCommand):
         counts = {"redelivered": 0, "skipped": 0, "later": 0, "refused": 0}
         for decision in decisions:
             if not decision.redeliver:
-                counts["later" if decision.action.startswith("later") else "skipped"] += 1
-                self._line(decision, decision.action)
+                counts["later" if decision.action == Action.LATER else "skipped"] += 1
+                self._line(decision, decision.text)
                 continue
             if dry_run:
                 counts["redelivered"] += 1
