@@ -1,8 +1,10 @@
 """hookrunner settings. Every value comes from the environment (or `.env`); see README."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from runner.config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
@@ -57,6 +59,9 @@ RUN_STALE_SECONDS = env_float("RUN_STALE_SECONDS", 60)
 REAP_SECONDS = env_float("REAP_SECONDS", 30)
 # How often each worker records that it is alive (for /healthz).
 WORKER_BEAT_SECONDS = env_float("WORKER_BEAT_SECONDS", 10)
+# While the database does not answer, a worker lets the running step go on (its output
+# waiting in memory) this long; then the run ends "error: database unavailable".
+DATABASE_OUTAGE_SECONDS = env_float("DATABASE_OUTAGE_SECONDS", 120)
 
 # Commit statuses and notifications (README, "Commit statuses and notifications").
 # GitHub's API; GitHub Enterprise Server's is https://HOST/api/v3.
@@ -95,6 +100,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    # Failed logins and lockouts, kept in the same database and shown in admin (AXES_*).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -106,7 +113,47 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# axes' backend first: it refuses a locked-out login before any password is checked, and
+# only that (ModelBackend checks passwords and permissions). authenticate() needs the
+# request then: in tests client.force_login works as before, client.login needs
+# request=HttpRequest().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Admin login throttling (docs/admin.md, "Locked out"), by django-axes in the database.
+# LOGIN_FAILURE_LIMIT failed logins of one username from one address lock that pair out
+# for LOGIN_COOLOFF_MINUTES from the failure that locked it: every login of the pair is
+# refused meanwhile, the right password too, and refused ones neither count nor extend it.
+# Only the pair: an address guessing passwords locks out the names it guesses, from
+# itself, not everyone.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+_cooloff_minutes = env_int("LOGIN_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(f"LOGIN_FAILURE_LIMIT={AXES_FAILURE_LIMIT} must be 1 or more")
+if _cooloff_minutes < 1:
+    raise ImproperlyConfigured(f"LOGIN_COOLOFF_MINUTES={_cooloff_minutes} must be 1 or more")
+AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful login forgets the pair's earlier failures.
+AXES_RESET_ON_SUCCESS = True
+# The address is the one Django sees, REMOTE_ADDR, never X-Forwarded-For: gunicorn believes
+# a proxy (FORWARDED_ALLOW_IPS) about X-Forwarded-Proto only. So behind a proxy every login
+# comes from the proxy's address, and the lockout is in effect per username.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# The 429 page of a locked-out login.
+AXES_COOLOFF_MESSAGE = (
+    "Too many failed logins: this username is locked out from this address for "
+    f"{_cooloff_minutes} minute{'s' if _cooloff_minutes > 1 else ''} after the failure that "
+    "locked it. Logins meanwhile are refused, even with the right password, and do not "
+    "extend it. An administrator can unlock it sooner."
+)
 
 ROOT_URLCONF = "runner.urls"
 WSGI_APPLICATION = "runner.wsgi.application"
@@ -135,7 +182,7 @@ def database_from_url(url: str) -> dict:
         # "database is locked"; keeping connections saves the WAL checkpoint per request.
         database["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
+            "timeout": env_float("SQLITE_LOCK_TIMEOUT", 20),
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
         database["TEST"] = {"NAME": env_str("TEST_SQLITE_NAME") or None}
@@ -166,9 +213,21 @@ STATIC_ROOT = DATA_DIR / "static"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            # One line per record whatever a delivery carries (control characters in
+            # logged values escaped), and each request error with its delivery id.
+            "class": "runner.ops.logs.SafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "runner": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+        # Django logs a view's unhandled error (its 500, with the traceback) only here, and
+        # writes it itself only with DEBUG on; its 4xx warnings are left out.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        # Admin logins locked out (usernames and addresses masked by axes itself).
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

@@ -1,5 +1,7 @@
+import contextlib
 import json
 import textwrap
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -7,9 +9,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
 from runner.config.github import sign
+from runner.config.pipelines_file import PipelinesError
+from runner.config.store import pipelines_store
 from runner.execution import worker
 from runner.models import Run, Step
 from runner.outgoing.queue import send_outgoing
@@ -67,9 +72,14 @@ def webhook_url() -> str:
 
 @pytest.fixture
 def post_delivery(client, webhook_url):
-    """Send a delivery through Django's test client; extra headers override the signed ones."""
+    """Send a delivery through Django's test client; extra headers override the signed ones.
+
+    A test that edits pipelines.yaml between deliveries means the next one to see the
+    edit: the receiver itself never waits for a reload, so this waits for it first."""
 
     def post(delivery: SignedDelivery, **header_changes):
+        with contextlib.suppress(PipelinesError):
+            pipelines_store().newest()
         headers = {**delivery.headers(), **header_changes}
         headers = {name: value for name, value in headers.items() if value is not None}
         content_type = headers.pop("Content-Type")
@@ -174,3 +184,27 @@ def send_queued(timeout: float = 10) -> int:
         send_outgoing.call(*ready.args_kwargs["args"], **ready.args_kwargs["kwargs"])
         ran += 1
     return ran
+
+
+def executed_in_a_thread(run_id: int) -> None:
+    try:
+        executed(run_id)
+    finally:
+        # PostgreSQL cannot drop the test database while this thread's session is open.
+        connection.close()
+
+
+def start_in_a_thread(run_id: int) -> threading.Thread:
+    execution = threading.Thread(target=executed_in_a_thread, args=(run_id,))
+    execution.start()
+    return execution
+
+
+def wait_for_output(run_id: int, text: str) -> Step:
+    deadline = time.monotonic() + 20
+    while True:
+        step = Step.objects.filter(run_id=run_id, status="running").first()
+        if step and output_of(step) == text:
+            return step
+        assert time.monotonic() < deadline, f"never saw {text!r} stored while running"
+        time.sleep(0.05)

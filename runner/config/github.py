@@ -23,6 +23,8 @@ TYPE_NAMES = {str: "string", int: "number", bool: "boolean"}
 MAX_PAYLOAD_COMMITS = 2048
 MAX_PAYLOAD_FILES = 3000
 FILE_LISTS = ("added", "modified", "removed")
+# Pull requests are numbered from 1; runs keep the number in a 32-bit column.
+MAX_PR_NUMBER = 2**31 - 1
 # Why a push's changed files are unknown (Event.changed_files is None).
 NO_COMMITS = "no commits"
 COMMITS_CAPPED = "commits capped"
@@ -147,10 +149,15 @@ def _read_pull_request(payload: dict[str, Any]) -> dict[str, Any]:
     _required(payload, str, "pull_request", "repository", "full_name")
     _required(payload, str, "pull_request", "action")
     head_ref = _required(payload, str, "pull_request", "pull_request", "head", "ref")
+    number = _required(payload, int, "pull_request", "number")
+    if not 1 <= number <= MAX_PR_NUMBER:
+        raise BadDelivery(
+            f"pull_request payload field number is not a pull request number (1 to {MAX_PR_NUMBER})"
+        )
     return {
-        "pr_number": _required(payload, int, "pull_request", "number"),
+        "pr_number": number,
         "sha": _required(payload, str, "pull_request", "pull_request", "head", "sha"),
-        "ref": f"refs/pull/{payload['number']}/merge",
+        "ref": f"refs/pull/{number}/merge",
         "head_ref": head_ref,
         "base_ref": _required(payload, str, "pull_request", "pull_request", "base", "ref"),
         # A fork that was deleted leaves head.repo null: treat it as a foreign repository.

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
+from runner.config import yaml_limits
 from runner.config.pipelines import (
     DEFAULT_SHELL,
     DEFAULT_TIMEOUT,
@@ -62,9 +63,12 @@ class PipelinesError(Exception):
 
 
 def load_pipelines(path: Path, environ: Mapping[str, str]) -> Config:
-    """The Config in `path`; PipelinesError lists every problem found in it."""
+    """The Config in `path`; PipelinesError lists every problem found in it. The work is
+    bounded (runner.config.yaml_limits): a file past a limit is one problem naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yaml_limits.read_text(path)
+    except yaml_limits.LimitExceeded as error:
+        raise PipelinesError([Problem(str(path), error.line, "file", error.message)]) from None
     except (OSError, UnicodeDecodeError) as error:
         raise PipelinesError([Problem(str(path), 0, "file", f"cannot be read: {error}")]) from None
     return parse_pipelines(text, str(path), environ)
@@ -72,17 +76,34 @@ def load_pipelines(path: Path, environ: Mapping[str, str]) -> Config:
 
 def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Config:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml_limits.compose(text)
+    except yaml_limits.LimitExceeded as error:
+        raise PipelinesError([Problem(source, error.line, "file", error.message)]) from None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 0
         problem = f"{error.problem or error.context} (YAML syntax)"
-        raise PipelinesError([Problem(source, line, "file", problem)]) from None
+        raise PipelinesError([Problem(source, _line_of(error), "file", problem)]) from None
+    except RecursionError:
+        raise PipelinesError([Problem(source, 0, "file", _TOO_DEEP)]) from None
     reader = _Reader(source, environ)
-    config = reader.config(root)
+    try:
+        config = reader.config(root)
+    except yaml.MarkedYAMLError as error:
+        # A value its tag cannot make (!!int abc, an unknown tag): reading stops there.
+        problem = str(error.problem or error.context)
+        reader.nodes.problems.append(Problem(source, _line_of(error), "file", problem))
+    except RecursionError:
+        reader.nodes.problems.append(Problem(source, 0, "file", _TOO_DEEP))
     if reader.nodes.problems:
         raise PipelinesError(reader.nodes.problems)
     return config
+
+
+_TOO_DEEP = "nests too deeply to be read"
+
+
+def _line_of(error: yaml.MarkedYAMLError) -> int:
+    mark = error.problem_mark or error.context_mark
+    return mark.line + 1 if mark else 0
 
 
 class _Reader:

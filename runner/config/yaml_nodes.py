@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -48,7 +49,14 @@ class NodeReader:
         if not isinstance(node, MappingNode):
             self.problem(node, where, f"must be a mapping, not {kind_of(node)}")
             return None
-        yaml.SafeLoader("").flatten_mapping(node)
+        try:
+            yaml.SafeLoader("").flatten_mapping(node)
+        except yaml.MarkedYAMLError as error:  # <<: 5, or a list of something not mappings
+            mark = error.problem_mark or node.start_mark
+            self.problems.append(
+                Problem(self.source, mark.line + 1, where, f"cannot merge: {error.problem}")
+            )
+            return None
         entries: dict[str, Node] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else None
@@ -110,9 +118,18 @@ def is_null(node: Node) -> bool:
 
 
 def value_of(node: Node) -> Any:
-    if isinstance(node, ScalarNode):
+    """A scalar node's value; yaml.MarkedYAMLError, with the node's line, if its tag cannot
+    make it (!!int abc, a 5,000-digit number, an unknown tag)."""
+    if not isinstance(node, ScalarNode):
+        return None
+    try:
         return yaml.SafeLoader("").construct_object(node)
-    return None
+    except (ValueError, KeyError, TypeError, OverflowError) as error:
+        text = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        why = "" if isinstance(error, KeyError) else f": {error}"
+        message = f"{text!r} is not a valid {tag}{why}"
+        raise ConstructorError(None, None, message, node.start_mark) from None
 
 
 KINDS: dict[type, str] = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}

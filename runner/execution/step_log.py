@@ -1,12 +1,15 @@
-"""A step's output on its way to LogChunk rows: masked, decoded, bounded, batched."""
+"""A step's output on its way to LogChunk rows: masked, decoded, bounded, batched; kept in
+memory, within the same bounds, while the database is away."""
 
 import codecs
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from django.db import transaction
 
+from runner.execution.database import UNAVAILABLE, Outage
 from runner.execution.processes import SecretMasker
 from runner.models import LogChunk, Step
 
@@ -26,8 +29,11 @@ class StepLog:
     as it comes too, so a running step can be watched; its oldest chunks are deleted as
     newer ones arrive."""
 
-    def __init__(self, step: Step, secrets: Sequence[str], limit_bytes: int) -> None:
+    def __init__(
+        self, step: Step, secrets: Sequence[str], limit_bytes: int, database: Outage | None = None
+    ) -> None:
         self.step = step
+        self.database = database or Outage(limit=float("inf"))
         self.limit_bytes = limit_bytes
         self.masker = SecretMasker(secrets)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -56,23 +62,68 @@ class StepLog:
         ):
             self.flush()
 
-    def close(self) -> None:
+    def end(self) -> None:
+        """The step ended: what its output still held back joins what waits to be stored.
+        Then store_rest(), which needs the database."""
         self._add(self.masker.flush())
         self._add_text(self.decoder.decode(b"", final=True))
-        self.flush()
+
+    def store_rest(self) -> None:
+        """Store what is left, and cut the tail to its budget; OperationalError or
+        InterfaceError, changing nothing, if the database does not answer (call again)."""
+        self._store_pending()
         if self.tail_bytes > self.tail_budget:
-            self._trim_oldest()
+            with self._unchanged_on_failure():
+                self._trim_oldest()
 
     def flush(self) -> None:
+        """Store what waits, unless the database is away: then it waits on, bounded."""
         self.flushed_at = time.monotonic()
         if not self.pending:
             return
-        text, size = "".join(self.pending), self.pending_bytes
-        self.pending, self.pending_bytes = [], 0
-        if self.marker_seq is None:
-            self._store(text)
+        if not self.database.may_try():
+            self._bound_pending()
+            return
+        try:
+            self._store_pending()
+        except UNAVAILABLE as error:
+            self._bound_pending()
+            self.database.failed(error)
         else:
-            self._store_tail(text, size)
+            self.database.answered()
+
+    def _store_pending(self) -> None:
+        if not self.pending:
+            return
+        text, size = "".join(self.pending), self.pending_bytes
+        with self._unchanged_on_failure():
+            if self.marker_seq is None:
+                self._store(text)
+            else:
+                self._store_tail(text, size)
+        self.pending, self.pending_bytes = [], 0
+
+    @contextmanager
+    def _unchanged_on_failure(self) -> Iterator[None]:
+        """What this log knows of its stored rows, put back if storing fails."""
+        saved = (self.seq, deque(self.tail), self.tail_bytes, self.step.dropped_bytes)
+        marker_text = self.marker_text
+        try:
+            yield
+        except UNAVAILABLE:
+            self.seq, self.tail, self.tail_bytes, self.step.dropped_bytes = saved
+            self.marker_text = marker_text
+            raise
+
+    def _bound_pending(self) -> None:
+        """Past the head, what waits in memory keeps to the tail's budget, as stored
+        output does: its oldest part is dropped and counted."""
+        if self.marker_seq is None or self.pending_bytes <= self.tail_budget:
+            return
+        text = _last_bytes("".join(self.pending), self.pending_bytes, self.tail_budget)
+        kept = _utf8_len(text)
+        self.step.dropped_bytes += self.pending_bytes - kept
+        self.pending, self.pending_bytes = [text], kept
 
     def _add(self, data: bytes) -> None:
         if data:

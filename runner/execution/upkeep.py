@@ -1,6 +1,7 @@
-"""A worker's upkeep beside its runs: saying it is alive, and reaping what dead workers
+"""A worker's upkeep beside its runs: saying it is alive, and reaping what dead processes
 left (their runs marked lost, their steps' process groups on this host killed, their
-outgoing requests given new tasks)."""
+outgoing requests given new tasks, the deliveries a web process stored but never
+processed processed from their stored payload)."""
 
 import logging
 import signal
@@ -14,6 +15,7 @@ from django.db import close_old_connections
 from runner.execution.processes import kill_group
 from runner.models import WorkerSeen
 from runner.outgoing.queue import requeue_lost
+from runner.runs.processing import process_stranded
 from runner.runs.reaper import reap_stale_runs
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ def reap() -> None:
 
 def look_after(name: str, queues: str) -> None:
     """Say this worker is alive every WORKER_BEAT_SECONDS, and every REAP_SECONDS reap
-    runs and outgoing requests that dead workers left, until the process ends."""
+    runs and outgoing requests that dead workers left and process deliveries that dead web
+    processes left `received`, until the process ends."""
     stop = threading.Event()
     next_reap = time.monotonic() + settings.REAP_SECONDS
     while not stop.wait(min(settings.WORKER_BEAT_SECONDS, settings.REAP_SECONDS)):
@@ -42,6 +45,7 @@ def look_after(name: str, queues: str) -> None:
                 next_reap = time.monotonic() + settings.REAP_SECONDS
                 reap()
                 requeue_lost()
+                process_stranded()
         except Exception:
             logger.exception("worker bookkeeping failed; trying again later")
         finally:

@@ -17,6 +17,7 @@ from runner.config.github import event_from_payload, is_commit_sha
 from runner.config.pipelines import Step as StepDefinition
 from runner.config.text import counted
 from runner.execution.checkout import Checkout
+from runner.execution.database import DatabaseUnavailable, Outage
 from runner.execution.processes import ProcessOutcome, Stop, run_process
 from runner.execution.step_env import github_variables, step_environment
 from runner.execution.step_log import StepLog
@@ -55,14 +56,18 @@ def execute(run: Run) -> bool:
         logger.info("run=%s is %s, not started", run.pk, run.status)
         return False
     logger.info("run=%s repository=%s pipeline=%s started", run.pk, run.repository, run.pipeline)
+    database = Outage(settings.DATABASE_OUTAGE_SECONDS)
     try:
-        status, detail = _execute_claimed(run)
-    except RunError as error:
+        status, detail = _execute_claimed(run, database)
+    except (RunError, DatabaseUnavailable) as error:
         status, detail = Run.Status.ERROR, str(error)
     except Exception as error:
         logger.exception("run=%s crashed", run.pk)
         status, detail = Run.Status.ERROR, f"hookrunner error: {type(error).__name__}: {error}"
-    if lifecycle.finish(run, status, detail):
+    ended = []
+    # However long the database is away, the run's end is recorded once it is back.
+    database.wait_for(lambda: ended.append(lifecycle.finish(run, status, detail)), give_up=False)
+    if ended[0]:
         logger.info("run=%s finished status=%s detail=%s", run.pk, status, detail)
     else:
         logger.warning("run=%s was marked %s meanwhile; its end (%s) is not recorded",
@@ -70,12 +75,12 @@ def execute(run: Run) -> bool:
     return True
 
 
-def _execute_claimed(run: Run) -> tuple[str, str]:
+def _execute_claimed(run: Run, database: Outage) -> tuple[str, str]:
     root = Path(settings.WORKSPACES_DIR) / f"run-{run.pk}"
     root.mkdir(parents=True, exist_ok=True)
     keep = run.definition.keep_workspace
     try:
-        return _Execution(run, root).run_steps()
+        return _Execution(run, root, database).run_steps()
     finally:
         if keep:
             # keep_workspace needs checkout: true, whose workspace is always this folder.
@@ -87,8 +92,9 @@ def _execute_claimed(run: Run) -> tuple[str, str]:
 class _Execution:
     """One run's steps, with what every step of it shares: workspace, secrets, variables."""
 
-    def __init__(self, run: Run, root: Path) -> None:
+    def __init__(self, run: Run, root: Path, database: Outage) -> None:
         self.run = run
+        self.database = database
         self.definition: RunDefinition = run.definition
         self.secrets = _secret_values(self.definition.secrets)
         self.workspace = _workspace(self.definition, root)
@@ -103,6 +109,8 @@ class _Execution:
         self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
         self.next_cancel_check = 0.0
         self.cancel_reason: str | None = None
+        # Why the database stopped the run: it was away too long while a step ran.
+        self.database_gone = ""
 
     def run_steps(self) -> tuple[str, str]:
         specs = _step_specs(self.definition)
@@ -111,19 +119,26 @@ class _Execution:
             ending = self.before_step(spec)
             if ending is None:
                 bounded_by_pipeline = self.remaining() < spec.timeout
-                ending = self.ending(spec, self.run_step(step, spec), bounded_by_pipeline)
+                try:
+                    outcome = self.run_step(step, spec)
+                except DatabaseUnavailable as error:
+                    return Run.Status.ERROR, f"{error}, during step {spec.name}"
+                ending = self.ending(spec, outcome, bounded_by_pipeline)
             if ending is not None:
                 return ending
         return Run.Status.SUCCEEDED, f"{counted(len(steps), 'step')} succeeded"
 
     def before_step(self, spec: StepSpec) -> tuple[str, str] | None:
         """Why the run ends before `spec` starts, or None if it may start."""
+        if self.database.ongoing:
+            return Run.Status.ERROR, f"{self.database.reason()}, before step {spec.name}"
         if self.should_stop() or WORKER_STOP.requested():
             return Run.Status.CANCELLED, f"{self.stop_cause()} before step {spec.name}"
         return None
 
     def run_step(self, step: Step, spec: StepSpec) -> ProcessOutcome:
-        log = StepLog(step, list(self.secrets.values()), settings.STEP_OUTPUT_LIMIT)
+        secrets = list(self.secrets.values())
+        log = StepLog(step, secrets, settings.STEP_OUTPUT_LIMIT, self.database)
 
         def on_output(data: bytes) -> None:
             log.write(data)
@@ -134,17 +149,27 @@ class _Execution:
         else:
             outcome = run_process(
                 spec.argv, env=self.environment(spec.env), cwd=self.workspace,
-                on_output=on_output, on_start=lambda pid: lifecycle.step_started(step, pid),
+                on_output=on_output,
+                on_start=lambda pid: self.database.attempt(
+                    lambda: lifecycle.step_started(step, pid)
+                ),
                 should_cancel=self.should_stop,
                 timeout=max(min(spec.timeout, self.remaining()), 0),
                 grace=settings.STEP_KILL_GRACE_SECONDS,
             )  # fmt: skip
-        log.close()
-        lifecycle.step_ended(step, _step_status(outcome), outcome.exit_code)
+        log.end()
+        # The step has ended: its output and its end are recorded, however late.
+        self.database.wait_for(log.store_rest, give_up=False)
+        status = _step_status(outcome)
+
+        def record_end() -> None:
+            lifecycle.step_ended(step, status, outcome.exit_code)
+
+        self.database.wait_for(record_end, give_up=False)
         return outcome
 
     def check_out(self, step: Step, on_output: Callable[[bytes], None]) -> ProcessOutcome:
-        lifecycle.step_started(step, None)
+        self.database.wait_for(lambda: lifecycle.step_started(step, None))
         deadline = self.deadline
 
         def stop_reason() -> Stop | None:
@@ -156,7 +181,8 @@ class _Execution:
             url=self.clone_url, sha=self.run.sha,
             workspace=Path(self.workspace), mirrors=Path(settings.MIRRORS_DIR),
             env=self.environment({}, GIT_ENV), stop_reason=stop_reason, on_output=on_output,
-            on_start=step.record_pid, grace=settings.STEP_KILL_GRACE_SECONDS,
+            on_start=lambda pid: self.database.attempt(lambda: step.record_pid(pid)),
+            grace=settings.STEP_KILL_GRACE_SECONDS,
         ).run()  # fmt: skip
 
     def environment(
@@ -170,6 +196,8 @@ class _Execution:
         self, spec: StepSpec, outcome: ProcessOutcome, bounded_by_pipeline: bool
     ) -> tuple[str, str] | None:
         """How the run ends after this step, or None if it goes on."""
+        if outcome.cancelled and self.database_gone:
+            return Run.Status.ERROR, f"{self.database_gone}, during step {spec.name}"
         if outcome.cancelled:
             return Run.Status.CANCELLED, f"{self.stop_cause()} during step {spec.name}"
         if outcome.timed_out and bounded_by_pipeline:
@@ -188,19 +216,26 @@ class _Execution:
 
     def should_stop(self) -> bool:
         """Whether someone cancelled the run (the database is asked at most every
-        CANCEL_CHECK_SECONDS) or the worker was told to stop and its grace is over."""
+        CANCEL_CHECK_SECONDS), the worker was told to stop and its grace is over, or the
+        database has been away too long."""
         if self.cancel_reason is None and time.monotonic() >= self.next_cancel_check:
-            self.cancel_reason = self.run.cancel_reason()
             self.next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
-        return self.cancel_reason is not None or WORKER_STOP.overdue()
+            self.database.attempt(self.check_cancel, defer=False)
+        if self.database.over_limit() and not self.database_gone:
+            self.database_gone = self.database.reason()
+        return self.cancel_reason is not None or WORKER_STOP.overdue() or bool(self.database_gone)
+
+    def check_cancel(self) -> None:
+        self.cancel_reason = self.run.cancel_reason()
 
     def stop_cause(self) -> str:
         return self.cancel_reason or "the worker was stopped"
 
     def beat(self) -> None:
-        """Tell the reaper this run's worker is alive, every RUN_HEARTBEAT_SECONDS."""
-        if time.monotonic() >= self.next_beat:
-            self.run.beat()
+        """Tell the reaper this run's worker is alive, every RUN_HEARTBEAT_SECONDS, and
+        as soon as the database is back after an outage."""
+        due = time.monotonic() >= self.next_beat or self.database.ongoing
+        if due and self.database.attempt(self.run.beat, defer=False):
             self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
 
 

@@ -72,6 +72,9 @@ class Delivery(models.Model):
     detail = models.CharField(max_length=500, blank=True)
     # Bumped whenever processing starts, so only one redelivery can claim a retry.
     attempts = models.PositiveIntegerField(default=1)
+    # When a process last took it up again (a redelivery, a worker's upkeep): while it is
+    # `received`, it is being processed since then, or since it arrived if never taken.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     # A repeat of an earlier delivery id is logged as its own row, pointing here.
     original = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="repeats"
@@ -88,6 +91,13 @@ class Delivery(models.Model):
                 condition=~Q(status="duplicate"),
                 name="one_original_per_delivery_id",
             )
+        ]
+        indexes = [
+            # Deliveries still being processed, or cut off: workers look for those every
+            # REAP_SECONDS, whatever the number of deliveries kept.
+            models.Index(
+                fields=["received_at"], name="delivery_received", condition=Q(status="received")
+            ),
         ]
 
     def __str__(self) -> str:

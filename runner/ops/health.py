@@ -55,7 +55,9 @@ def _seconds(since: datetime, now: datetime) -> float:
 
 
 def pipelines_state() -> str:
-    """The pipelines file's state: ok, or invalid and its first problem (admin shows all)."""
+    """The pipelines file's state as last loaded: ok, or invalid and its first problem
+    (admin shows the rest). A change is loaded in the background, as for the receiver:
+    a health check never waits for it, a later one reports it."""
     pipelines_in_force()  # looks whether the file changed, as the receiver would
     error = pipelines_store().error
     return f"invalid: {error.splitlines()[0]}" if error else OK

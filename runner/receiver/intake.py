@@ -1,32 +1,25 @@
-"""What happens to an authenticated delivery: stored first, deduplicated, then processed."""
+"""What happens to an authenticated delivery: stored first, deduplicated, then processed
+(runner.runs.processing, which a worker's upkeep also uses for deliveries left behind)."""
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import F
-from django.utils import timezone
 
 from runner.config.github import Event
-from runner.config.pipelines import Config, Pipeline, match
-from runner.config.store import pipelines_store
-from runner.config.text import counted
+from runner.config.pipelines import Config
 from runner.models import RECEIVED_COLUMNS, Delivery, clipped
 from runner.models.db import write_transaction
-from runner.runs.lifecycle import create_runs
+from runner.runs import processing
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
-
-# A delivery still marked received this long after it arrived was cut off mid-processing
-# (its process died), so a redelivery may process it again.
-ABANDONED_AFTER = timedelta(minutes=1)
-
-
-class InvalidPipelines(RuntimeError):
-    """No valid pipelines file was ever loaded, so nothing can be matched."""
+# The answer's status for a repeat of a delivery that is still being processed.
+PROCESSING = "processing"
+# Not a 2xx: GitHub shows the repeat as failed and `manage.py reconcile` asks for it again
+# until the delivery is processed (by its process, or a worker's upkeep once abandoned).
+PROCESSING_HTTP_STATUS = 409
 
 
 @dataclass(frozen=True)
@@ -53,7 +46,10 @@ def receive(event: Event, config: Config | None) -> Answer:
     try:
         pk = _store(event)
     except IntegrityError:
-        return _receive_again(event, config)
+        original = Delivery.objects.originals().filter(delivery_id=event.delivery_id).first()
+        if original is None:
+            raise  # not a repeat: some other constraint refused the row
+        return _receive_again(event, original, config)
     return _process(pk, event, config)
 
 
@@ -72,11 +68,21 @@ def _store(event: Event) -> int:
         )
 
 
-def _receive_again(event: Event, config: Config | None) -> Answer:
-    original = Delivery.objects.originals().get(delivery_id=event.delivery_id)
-    if _claim_retry(original):
+def _receive_again(event: Event, original: Delivery, config: Config | None) -> Answer:
+    retry = original.status == Status.FAILED or processing.abandoned(original)
+    if retry and processing.claim(original):
         return _process(original.pk, event, config)
-    detail = _repeat_detail(original)
+    if retry:
+        # Another process claimed it between our read and our claim: it is processing it.
+        original.refresh_from_db()
+    if original.status == Status.RECEIVED:
+        detail = "delivery is still being processed: not a 2xx, so that a redelivery tries again"
+        answer = Answer(event.delivery_id, PROCESSING, detail, PROCESSING_HTTP_STATUS)
+    else:
+        detail = f"delivery was already {original.status}: {original.detail}"
+        run_ids = list(original.runs.order_by("pk").values_list("pk", flat=True))
+        http_status = _http_status(original.event, original.status)
+        answer = Answer(event.delivery_id, Status.DUPLICATE, detail, http_status, run_ids)
     with write_transaction():
         Delivery.objects.create(
             **{name: getattr(original, name) for name in RECEIVED_COLUMNS},
@@ -85,68 +91,15 @@ def _receive_again(event: Event, config: Config | None) -> Answer:
             status=Status.DUPLICATE,
             original=original,
         )
-    _log(event, Status.DUPLICATE, detail)
-    http_status = _http_status(original.event, original.status)
-    run_ids = list(original.runs.order_by("pk").values_list("pk", flat=True))
-    return Answer(event.delivery_id, Status.DUPLICATE, detail, http_status, run_ids)
-
-
-def _claim_retry(original: Delivery) -> bool:
-    """Take a failed or abandoned delivery for processing again; only one caller wins."""
-    abandoned = (
-        original.status == Status.RECEIVED
-        and original.received_at < timezone.now() - ABANDONED_AFTER
-    )
-    if original.status != Status.FAILED and not abandoned:
-        return False
-    with write_transaction():
-        claimed = Delivery.objects.filter(
-            pk=original.pk, status=original.status, attempts=original.attempts
-        ).update(status=Status.RECEIVED, attempts=F("attempts") + 1, detail="")
-    return claimed == 1
-
-
-def _repeat_detail(original: Delivery) -> str:
-    if original.status == Status.RECEIVED:
-        return "delivery is already being processed"
-    return f"delivery was already {original.status}: {original.detail}"
+    _log(event, answer.status, detail)
+    return answer
 
 
 def _process(pk: int, event: Event, config: Config | None) -> Answer:
-    try:
-        status, detail, starting = _decide(event, config)
-        # Runs, their tasks and the outcome commit together: a 2xx means all are queued.
-        with write_transaction():
-            run_ids = create_runs(pk, event, starting)
-            Delivery.objects.set_outcome(pk, status, detail)
-    except Exception as error:
-        run_ids = []
-        logger.exception("processing failed delivery=%s", event.delivery_id)
-        status = Status.FAILED
-        detail = f"processing failed, redeliver once fixed: {type(error).__name__}: {error}"
-        with write_transaction():
-            Delivery.objects.set_outcome(pk, status, detail)
-    _log(event, status, detail)
-    return Answer(event.delivery_id, status, detail, _http_status(event.name, status), run_ids)
-
-
-def _decide(event: Event, config: Config | None) -> tuple[str, str, list[Pipeline]]:
-    """The delivery's outcome, its one-line detail, and the pipelines it starts."""
-    if event.is_ping:
-        return Status.ACCEPTED, f"pong: hook {event.hook_id or '?'} reached hookrunner", []
-    if not event.is_acted_on:
-        return Status.IGNORED, f"hookrunner does not act on {event.name} events", []
-    if config is None:
-        raise InvalidPipelines(pipelines_store().error)
-    verdicts = match(config, event)
-    if not verdicts:
-        return Status.IGNORED, f"no pipelines for {event.repository} in {config.source}", []
-    starting = [verdict.pipeline for verdict in verdicts if verdict.starts]
-    if not starting:
-        reasons = "; ".join(f"{v.pipeline.name}: {v.reason}" for v in verdicts)
-        return Status.IGNORED, f"no pipeline matched: {reasons}", []
-    names = ", ".join(pipeline.name for pipeline in starting)
-    return Status.ACCEPTED, f"started {counted(len(starting), 'run')}: {names}", starting
+    outcome = processing.process(pk, event, config)
+    _log(event, outcome.status, outcome.detail)
+    http_status = _http_status(event.name, outcome.status)
+    return Answer(event.delivery_id, outcome.status, outcome.detail, http_status, outcome.run_ids)
 
 
 def _http_status(event_name: str, status: str) -> int:

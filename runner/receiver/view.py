@@ -1,4 +1,9 @@
-"""The receiver: authenticate, parse, hand over to intake, answer in milliseconds."""
+"""The receiver: authenticate, parse, hand over to intake, answer in milliseconds.
+
+Every answer is JSON, an unexpected error's too (a 500 logged with its delivery id): the
+webhook path never shows an HTML error page."""
+
+import logging
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -10,7 +15,11 @@ from runner.receiver import intake, parsing
 from runner.receiver import secrets as webhook_secrets
 from runner.receiver.rejections import record_rejection
 
+logger = logging.getLogger(__name__)
+
 READ_CHUNK_BYTES = 64 * 1024
+# The answer's status when the receiver itself failed unexpectedly.
+ERROR = "error"
 
 
 class Rejection(Exception):
@@ -22,6 +31,24 @@ class Rejection(Exception):
 
 @csrf_exempt
 def receive_github(request: HttpRequest) -> JsonResponse:
+    try:
+        response = _receive(request)
+    except Exception as error:
+        delivery_id = request.headers.get("X-GitHub-Delivery", "")
+        logger.exception("webhook failed delivery=%s", delivery_id or "-")
+        detail = (
+            f"hookrunner failed unexpectedly ({type(error).__name__}); "
+            "the server log has the details"
+        )
+        answer = intake.Answer(delivery_id, ERROR, detail, 500)
+        response = JsonResponse(answer.as_json(), status=answer.http_status)
+    # Every answer was logged above (a line per delivery, refusal or error, tracebacks
+    # included): Django's django.request need not log its 4xx and 5xx again.
+    response._has_been_logged = True
+    return response
+
+
+def _receive(request: HttpRequest) -> JsonResponse:
     body = None
     try:
         if request.method != "POST":

@@ -2,6 +2,7 @@
 from forks, and the fields each event must have."""
 
 import json
+import re
 
 import pytest
 
@@ -11,6 +12,7 @@ from runner.config.github import (
     FILES_CAPPED,
     NO_COMMITS,
     BadDelivery,
+    event_from_payload,
 )
 from runner.receiver.parsing import parse_event
 from tests.conftest import FIXTURES, fixture_names
@@ -192,3 +194,20 @@ def test_field_of_wrong_type_is_refused():
     payload["number"] = "42"
     with pytest.raises(BadDelivery, match="field number is not a number"):
         parse_event(github_headers("pull_request"), json.dumps(payload).encode())
+
+
+@pytest.mark.parametrize("number", [-1, 0, 2**31, 2**63, 2**64, 10**4000])
+def test_pull_request_number_out_of_range_is_refused(number):
+    payload = json.loads((FIXTURES / "pull_request__opened.json").read_bytes())
+    payload["number"] = number
+    reason = "pull_request payload field number is not a pull request number (1 to 2147483647)"
+    with pytest.raises(BadDelivery, match=re.escape(reason)):
+        event_from_payload("pull_request", payload)
+
+
+@pytest.mark.parametrize("number", [1, 2**31 - 1])
+def test_pull_request_numbers_up_to_the_largest_are_read(number):
+    payload = json.loads((FIXTURES / "pull_request__opened.json").read_bytes())
+    payload["number"] = number
+    event = event_from_payload("pull_request", payload)
+    assert (event.pr_number, event.ref) == (number, f"refs/pull/{number}/merge")

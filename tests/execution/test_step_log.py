@@ -45,7 +45,8 @@ def logged(step: Step, *writes: bytes, limit: int = 1000, secrets=()) -> str:
     log = StepLog(step, list(secrets), limit)
     for data in writes:
         log.write(data)
-    log.close()
+    log.end()
+    log.store_rest()
     return stored(step)
 
 
@@ -117,7 +118,8 @@ def test_tail_keeps_following_live_output_past_the_limit(step, flush_every_write
             "the tail keeps no chunk it does not need until the step ends"
         )
     assert LogChunk.objects.filter(step=step).count() < 10, "passed chunks are deleted"
-    log.close()
+    log.end()
+    log.store_rest()
     dropped = len(written) - 100
     assert stored(step) == "h" * 50 + marker(dropped, 50, 50) + written[-50:]
     assert step.dropped_bytes == dropped
@@ -167,7 +169,8 @@ def test_a_large_output_stays_within_the_limit_in_the_database_and_in_memory(ste
     try:
         for _ in range(total // len(piece)):
             log.write(piece)
-        log.close()
+        log.end()
+        log.store_rest()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

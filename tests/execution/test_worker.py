@@ -5,13 +5,19 @@ import threading
 import time
 
 import pytest
-from django.db import connection
 
 from runner.execution import worker
 from runner.models import LogChunk, Run, Step
 from runner.runs import lifecycle
 from runner.runs.lifecycle import rerun
-from tests.conftest import SignedDelivery, executed, output_of
+from tests.conftest import (
+    SignedDelivery,
+    executed,
+    executed_in_a_thread,
+    output_of,
+    start_in_a_thread,
+    wait_for_output,
+)
 from tests.worker_processes import group_members
 
 pytestmark = pytest.mark.django_db
@@ -222,14 +228,6 @@ def test_cancelling_a_running_run_stops_its_step(pipelines, post_delivery, setti
     assert steps_of(run) == [("hang", "cancelled", None), ("after", "skipped", None)]
 
 
-def executed_in_a_thread(run_id: int) -> None:
-    try:
-        executed(run_id)
-    finally:
-        # PostgreSQL cannot drop the test database while this thread's session is open.
-        connection.close()
-
-
 def test_cancelling_a_finished_run_changes_nothing(pipelines, push):
     pipelines("""\
         ci:
@@ -354,22 +352,6 @@ def test_run_and_steps_record_when_they_started_and_ended(pipelines, push):
     assert nap.duration.total_seconds() >= 0.3
     assert run.duration >= nap.duration + never.duration
     assert (skipped.started_at, skipped.duration) == (None, None)
-
-
-def start_in_a_thread(run_id: int) -> threading.Thread:
-    execution = threading.Thread(target=executed_in_a_thread, args=(run_id,))
-    execution.start()
-    return execution
-
-
-def wait_for_output(run_id: int, text: str) -> Step:
-    deadline = time.monotonic() + 20
-    while True:
-        step = Step.objects.filter(run_id=run_id, status="running").first()
-        if step and output_of(step) == text:
-            return step
-        assert time.monotonic() < deadline, f"never saw {text!r} stored while running"
-        time.sleep(0.05)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -50,7 +50,8 @@ def statuses(run: Run) -> list[tuple[str, str]]:
     return [(step.name, step.status) for step in Step.objects.filter(run=run)]
 
 
-def test_step_that_ends_within_the_grace_finishes_and_no_later_step_starts(stoppable):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_step_that_ends_within_the_grace_finishes_and_no_later_step_starts(stoppable, signum):
     worker, run = stoppable(
         """\
         - {name: short, run: echo started; sleep 2; echo finished}
@@ -59,7 +60,7 @@ def test_step_that_ends_within_the_grace_finishes_and_no_later_step_starts(stopp
         grace_seconds=30,
     )
     wait_for_running_step(run)
-    worker.send_signal(signal.SIGTERM)
+    worker.send_signal(signum)
     assert worker.wait(timeout=30) == 0
     run.refresh_from_db()
     assert (run.status, run.detail) == ("cancelled", "the worker was stopped before step later")

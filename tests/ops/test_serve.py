@@ -19,10 +19,14 @@ import pytest
 from django.contrib.auth.models import User
 
 from runner.ops.local_setup import AdminLogin, ensure_admin_login, ensure_secret_file
+from runner.ops.supervisor import Backoff
 from tests.conftest import SignedDelivery
 from tests.worker_processes import group_members, wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+# What tells serve's two children apart in their command lines.
+GUNICORN = "-m gunicorn"
+WORKER = "-m django worker"
 SERVER_ENV_NAMES = ("DATABASE_URL", "WEBHOOK_SECRET", "DJANGO_SECRET_KEY", "DATA_DIR")
 
 
@@ -37,6 +41,34 @@ def run_until_exit(command: list[str], **env: str) -> subprocess.CompletedProces
         [sys.executable, *command], cwd=BASE_DIR, env=server_env(**env),
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The live child processes of `pid`: their command lines by pid."""
+    children = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            children[int(stat_file.parent.name)] = command_line(int(stat_file.parent.name))
+    return children
+
+
+def command_line(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` exists and is no zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def free_port() -> int:
@@ -63,6 +95,8 @@ class Server:
         )
         self.banner = self._read_banner()
         self.output: list[str] = []
+        # serve's children seen so far: their command lines by pid.
+        self.seen: dict[int, str] = {}
         # Drain the pipe so a chatty server never blocks on a full one.
         self._drain = threading.Thread(target=self.output.extend, args=(self.process.stdout,))
         self._drain.start()
@@ -87,6 +121,41 @@ class Server:
                 time.sleep(0.1)
         os.killpg(self.process.pid, signal.SIGKILL)
         raise AssertionError(f"serve did not start listening:\n{banner}")
+
+    def text(self) -> str:
+        """What serve and its children have printed so far."""
+        return "".join(self.output)
+
+    def wait_for_output(self, text: str, seconds: float = 30) -> None:
+        def printed() -> bool:
+            if text in self.text():
+                return True
+            if self.process.poll() is not None:
+                self._drain.join(timeout=5)
+                raise AssertionError(
+                    f"serve exited with {self.process.returncode} before printing {text!r}:\n"
+                    f"{self.text()}"
+                )
+            return False
+
+        wait_for(printed, f"serve printing {text!r}", seconds)
+
+    def child(self, kind: str, other_than: tuple[int, ...] = ()) -> int:
+        """The pid of serve's child whose command line has `kind` (GUNICORN or WORKER),
+        once there is one that is none of `other_than`."""
+
+        def found() -> int | None:
+            if self.process.poll() is not None:
+                self._drain.join(timeout=5)
+                raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.text()}")
+            children = children_of(self.process.pid)
+            self.seen.update(children)
+            for pid, command in children.items():
+                if kind in command and pid not in other_than:
+                    return pid
+            return None
+
+        return wait_for(found, f"serve running a {kind!r} child", 30)
 
     def secret(self) -> str:
         return re.search(r"webhook secret\s+(\S+)", self.banner).group(1)
@@ -118,10 +187,19 @@ class Server:
             return error.code
 
     def kill(self) -> None:
+        # Each child leads a process group of its own (gunicorn's processes are in
+        # gunicorn's). The children seen are killed as well, should serve have died
+        # without taking them along: they would hold the output pipe open.
+        self.seen.update(children_of(self.process.pid))
+        for pid, command in self.seen.items():
+            if command_line(pid) == command:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
-        self._drain.join()
+        self._drain.join(timeout=30)
+        assert not self._drain.is_alive(), "something serve started outlived it"
 
     def stop(self, signum: int, whole_group: bool = False) -> int:
         if whole_group:
@@ -252,17 +330,22 @@ def test_served_receiver_accepts_deliveries_signed_with_the_printed_secret(serve
     assert stored_deliveries(server.data_dir) == [("ping", "accepted"), ("push", "accepted")]
 
 
+def ended_run(data_dir: Path, seconds: float = 30) -> tuple[str, int]:
+    """The status and id of the last run, once it has ended."""
+
+    def ended() -> tuple[str, int] | None:
+        with sqlite3.connect(data_dir / "hookrunner.sqlite3") as database:
+            row = database.execute(
+                "SELECT status, id FROM runner_run ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return row if row and row[0] not in ("queued", "running") else None
+
+    return wait_for(ended, "the run ending", seconds)
+
+
 def test_pushed_pipeline_runs_to_the_end_in_the_served_worker(server):
     assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with sqlite3.connect(server.data_dir / "hookrunner.sqlite3") as database:
-            row = database.execute(
-                "SELECT status, id FROM runner_run WHERE pipeline = 'deploy'"
-            ).fetchone()
-            if row and row[0] not in ("queued", "running"):
-                break
-        time.sleep(0.2)
+    row = ended_run(server.data_dir)
     assert row[0] == "succeeded"
     with sqlite3.connect(server.data_dir / "hookrunner.sqlite3") as database:
         (output,) = database.execute(
@@ -303,27 +386,141 @@ def test_ctrl_c_stops_everything_cleanly_and_a_given_secret_is_used(tmp_path):
     assert server.stop(signal.SIGINT, whole_group=True) == 0
 
 
-def test_ctrl_c_during_a_running_step_leaves_no_process_behind(tmp_path):
-    pgid_file = tmp_path / "pgid"
-    pipelines = tmp_path / "pipelines.yaml"
-    pipelines.write_text(
+def pipelines_with_steps(tmp_path: Path, *steps: str) -> Path:
+    """A pipelines file running `steps` (YAML flow mappings) on every push to acme/webapp."""
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(
         "repositories:\n  acme/webapp:\n    pipelines:\n      ci:\n"
         "        on: {push: null}\n        steps:\n"
-        f"          - {{name: hang, run: 'echo $$ > {pgid_file}; sleep 300 & sleep 300'}}\n"
+        + "".join(f"          - {step}\n" for step in steps)
     )
-    server = Server(tmp_path, PIPELINES_FILE=str(pipelines))
+    return path
+
+
+def runs_and_steps(data_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    with sqlite3.connect(data_dir / "hookrunner.sqlite3") as database:
+        runs = database.execute("SELECT status, detail FROM runner_run").fetchall()
+        steps = database.execute("SELECT name, status FROM runner_step ORDER BY id").fetchall()
+    return runs, steps
+
+
+def test_ctrl_c_gives_a_running_step_its_grace_once(tmp_path):
+    started, finished = tmp_path / "started", tmp_path / "finished"
+    pipelines = pipelines_with_steps(
+        tmp_path,
+        f"{{name: short, run: 'touch {started}; sleep 1; touch {finished}'}}",
+        "{name: later, run: echo never}",
+    )
+    server = Server(tmp_path, PIPELINES_FILE=str(pipelines), WORKER_STOP_GRACE_SECONDS="5")
+    try:
+        assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
+        wait_for(started.exists, "the step started", 30)
+        # A terminal delivers Ctrl-C to every process of the foreground group.
+        assert server.stop(signal.SIGINT, whole_group=True) == 0
+    finally:
+        server.kill()
+    assert finished.exists()
+    assert runs_and_steps(tmp_path) == (
+        [("cancelled", "the worker was stopped before step later")],
+        [("short", "succeeded"), ("later", "skipped")],
+    )
+    output = server.text()
+    assert output.count("worker stopping") == 1
+    assert "a running step gets 5.0s to finish" in output
+
+
+def test_a_second_ctrl_c_cancels_a_running_step_at_once_leaving_no_process_behind(tmp_path):
+    pgid_file = tmp_path / "pgid"
+    pipelines = pipelines_with_steps(
+        tmp_path, f"{{name: hang, run: 'echo $$ > {pgid_file}; sleep 300 & sleep 300'}}"
+    )
+    server = Server(tmp_path, PIPELINES_FILE=str(pipelines), WORKER_STOP_GRACE_SECONDS="600")
     try:
         assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
         pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step", 30))
         wait_for(lambda: len(group_members(pgid)) == 3, "the shell and both sleeps running")
+        children = list(children_of(server.process.pid))
+        os.killpg(server.process.pid, signal.SIGINT)
+        server.wait_for_output("a running step gets 600.0s to finish")
+        time.sleep(1)
+        assert len(group_members(pgid)) == 3, "the step was cancelled before its grace was over"
+        second = time.monotonic()
         assert server.stop(signal.SIGINT, whole_group=True) == 0
+        assert time.monotonic() - second < 10
         assert group_members(pgid) == []
         assert group_members(server.process.pid) == []
+        assert [pid for pid in children if running(pid)] == []
     finally:
         server.kill()
-    with sqlite3.connect(tmp_path / "hookrunner.sqlite3") as database:
-        (status,) = database.execute("SELECT status FROM runner_run").fetchone()
-    assert status == "cancelled"
+    assert runs_and_steps(tmp_path) == (
+        [("cancelled", "the worker was stopped during step hang")],
+        [("hang", "cancelled")],
+    )
+    assert "a running step gets 0s to finish" in server.text()
+
+
+def test_a_crashed_worker_is_restarted_with_backoff_and_said_so(server):
+    first = server.child(WORKER)
+    os.kill(first, signal.SIGKILL)
+    server.wait_for_output("worker exited with -9 (SIGKILL); restarting in 1s (crash 1 in a row)")
+    second = server.child(WORKER, other_than=(first,))
+    # The restarted worker runs what is pushed.
+    assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
+    assert ended_run(server.data_dir)[0] == "succeeded"
+    os.kill(second, signal.SIGKILL)
+    server.wait_for_output("worker exited with -9 (SIGKILL); restarting in 2s (crash 2 in a row)")
+    # Stopped while waiting to restart the worker: a clean stop, and no worker started.
+    assert server.stop(signal.SIGTERM) == 0
+    assert server.text().count("restarting worker") == 1
+    assert "Shutting down: Master" in server.text()
+
+
+def test_a_crashed_gunicorn_is_restarted_and_so_is_a_worker_stopped_behind_serves_back(server):
+    master = server.child(GUNICORN)
+    os.kill(master, signal.SIGKILL)
+    server.wait_for_output("gunicorn exited with -9 (SIGKILL); restarting in 1s (crash 1 in a row)")
+    server.child(GUNICORN, other_than=(master,))
+    ping = SignedDelivery.of_fixture("ping__default", secret=server.secret())
+
+    def answered() -> bool:
+        with contextlib.suppress(OSError):
+            return server.post(ping) == 200
+        return False
+
+    wait_for(answered, "the restarted receiver answering", 30)
+    # A child that exits on its own, even with 0, has crashed as far as serve knows.
+    os.kill(server.child(WORKER), signal.SIGTERM)
+    server.wait_for_output("worker exited with 0; restarting in 1s (crash 1 in a row)")
+    assert server.stop(signal.SIGTERM) == 0
+
+
+def test_restart_backoff_doubles_with_each_crash_in_a_row_and_gives_up_at_the_fifth():
+    backoff = Backoff()
+    assert [backoff.delay(crashes) for crashes in range(1, 6)] == [1, 2, 4, 8, None]
+    assert backoff.in_a_row(3, ran_seconds=59) == 4
+    # A child that ran a minute before it crashed starts a new row.
+    assert backoff.in_a_row(4, ran_seconds=60) == 1
+
+
+def test_a_worker_that_keeps_crashing_stops_serve_with_an_error_naming_it(server):
+    killed: tuple[int, ...] = ()
+    for _ in range(5):
+        pid = server.child(WORKER, other_than=killed)
+        os.kill(pid, signal.SIGKILL)
+        killed += (pid,)
+    assert server.process.wait(timeout=30) == 1
+    server.kill()
+    output = server.text()
+    for crash, delay in enumerate([1, 2, 4, 8], start=1):
+        assert (
+            f"worker exited with -9 (SIGKILL); restarting in {delay}s (crash {crash} in a row)"
+        ) in output
+    assert "worker exited with -9 (SIGKILL): crash 5 in a row, giving up" in output
+    assert "hookrunner stopped: worker crashed 5 times in a row (last exit: -9 (SIGKILL))" in output
+    # The receiver was stopped, not left behind.
+    assert "Shutting down: Master" in output
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
 
 
 def test_serve_uses_the_database_that_database_url_names(tmp_path):
@@ -341,17 +538,23 @@ def test_generated_secret_is_kept_for_later_starts(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_receiver_goes_away_when_serve_itself_is_killed(server):
+def test_receiver_and_worker_go_away_when_serve_itself_is_killed(server):
+    children = [server.child(GUNICORN), server.child(WORKER)]
     server.process.kill()
     server.process.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def refused() -> bool:
         try:
             socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
         except OSError:
-            return
-        time.sleep(0.1)
-    raise AssertionError("gunicorn outlived the serve process that started it")
+            return True
+        return False
+
+    wait_for(refused, "gunicorn going away with the serve process that started it")
+    wait_for(
+        lambda: not any(running(pid) for pid in children),
+        "gunicorn and the worker going away with the serve process that started them",
+    )
 
 
 def test_invalid_pipelines_file_stops_serve_with_its_problems(tmp_path):

@@ -5,6 +5,7 @@ import pytest
 
 from runner.config.github import BadDelivery, sign
 from runner.receiver.parsing import (
+    MAX_JSON_DEPTH,
     decode_payload,
     parse_event,
     signature_format_problem,
@@ -120,3 +121,49 @@ def test_nul_characters_are_replaced_so_any_database_can_store_the_payload():
 def test_overlong_event_header_is_refused():
     with pytest.raises(BadDelivery, match="X-GitHub-Event is not an event name"):
         parse_event({"X-GitHub-Event": "x" * 65, "X-GitHub-Delivery": "d-1"}, b"{}")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"ref": "refs/heads/\\udc80"}', "field ref holds a lone surrogate (\\udc80)"),
+        (b'{"a": {"b": ["x\\ud800"]}}', "field a.b[0] holds a lone surrogate (\\ud800)"),
+        (b'{"a": "\\ude00\\ud83d"}', "field a holds a lone surrogate (\\ude00)"),
+        (b'{"\\udc80": 1}', "a field name holds a lone surrogate (\\udc80)"),
+        (b'{"n": ' + b"7" * 5000 + b"}", "a number has too many digits"),
+        (b'{"n": -' + b"7" * 5000 + b"}", "a number has too many digits"),
+        (b'{"n": 1e400}', "number 1e400 is out of range"),
+        (b'{"n": -1e400}', "number -1e400 is out of range"),
+        (b'{"a": ' + b"[" * 300 + b"]" * 300 + b"}", "nested too deeply"),
+        (b'{"a": ' + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}", "nested too deeply"),
+    ],
+)
+def test_json_a_database_cannot_store_is_refused_with_its_reason(body, reason):
+    with pytest.raises(BadDelivery) as refused:
+        decode_payload("application/json", body)
+    assert reason in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_escaped_surrogate_pairs_and_backslashes_that_only_look_like_escapes_are_read():
+    body = b'{"a": "\\ud83d\\ude80", "b": "\\\\udc80"}'
+    assert decode_payload("application/json", body) == {"a": "\U0001f680", "b": "\\udc80"}
+
+
+def test_payload_nested_as_deep_as_allowed_is_read_and_one_level_more_refused():
+    depth = MAX_JSON_DEPTH - 1  # the payload's own object is the first level
+    body = b'{"a": ' + b"[" * depth + b"]" * depth + b"}"
+    innermost = decode_payload("application/json", body)["a"]
+    for _ in range(depth - 1):
+        (innermost,) = innermost
+    assert innermost == []
+    deeper = b'{"a": ' + b"[" * (depth + 1) + b"]" * (depth + 1) + b"}"
+    with pytest.raises(BadDelivery, match=rf"nested too deeply \(over {MAX_JSON_DEPTH} levels\)"):
+        decode_payload("application/json", deeper)
+
+
+@pytest.mark.parametrize("hook_id", ["30\x00", "\x1b[2K", "3" * 33])
+def test_hook_id_header_that_is_no_hook_id_is_refused(hook_id):
+    headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "d-1", "X-GitHub-Hook-ID": hook_id}
+    with pytest.raises(BadDelivery, match="X-GitHub-Hook-ID is not a hook id"):
+        parse_event(headers, b"{}")

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from runner.config.github import sign
 from runner.models import Delivery, DroppedRejections, RejectedRequest
-from runner.receiver import intake
 from runner.receiver.view import receive_github
+from runner.runs import processing
 from tests.conftest import SignedDelivery
 
 pytestmark = pytest.mark.django_db
@@ -205,7 +205,7 @@ def test_crash_while_processing_keeps_the_delivery_with_its_error(post_delivery,
     def crash(event, config):
         raise RuntimeError("matcher exploded")
 
-    monkeypatch.setattr(intake, "_decide", crash)
+    monkeypatch.setattr(processing, "decide", crash)
     response = post_delivery(SignedDelivery.of_fixture("push__branch"))
     assert response.status_code == 500
     assert answer_of(response)["status"] == "failed"
@@ -217,7 +217,7 @@ def test_crash_while_processing_keeps_the_delivery_with_its_error(post_delivery,
 def test_failed_delivery_is_processed_when_github_redelivers_it(post_delivery, monkeypatch):
     delivery = SignedDelivery.of_fixture("push__branch")
     with monkeypatch.context() as patch:
-        patch.setattr(intake, "_decide", lambda event, config: 1 / 0)
+        patch.setattr(processing, "decide", lambda event, config: 1 / 0)
         assert post_delivery(delivery).status_code == 500
     response = post_delivery(delivery)
     assert response.status_code == 202
@@ -262,15 +262,45 @@ def test_delivery_abandoned_mid_processing_is_processed_on_redelivery(post_deliv
     assert Delivery.objects.get().attempts == 2
 
 
-def test_repeat_while_first_is_still_processing_starts_nothing(post_delivery):
+def test_repeat_while_first_is_still_processing_starts_nothing_and_is_not_a_2xx(
+    post_delivery,
+):
     delivery = SignedDelivery.of_fixture("push__branch")
     Delivery.objects.create(
         delivery_id=delivery.delivery_id, event="push", payload={}, status="received"
     )
     response = post_delivery(delivery)
-    assert response.status_code == 202
-    assert answer_of(response)["detail"] == "delivery is already being processed"
-    assert Delivery.objects.originals().get().status == Delivery.Status.RECEIVED
+    # Not a 2xx: GitHub shows it red and reconcile asks for it again until it is processed.
+    assert response.status_code == 409
+    answer = answer_of(response)
+    assert (answer["status"], answer["runs"]) == ("processing", [])
+    assert answer["detail"].startswith("delivery is still being processed")
+    original = Delivery.objects.originals().get()
+    assert (original.status, original.attempts) == (Delivery.Status.RECEIVED, 1)
+    assert original.repeats.get().status == Delivery.Status.DUPLICATE
+
+
+def test_repeat_that_loses_the_claim_to_another_redelivery_is_answered_processing(
+    post_delivery, monkeypatch
+):
+    delivery = SignedDelivery.of_fixture("push__branch")
+    with monkeypatch.context() as patch:
+        patch.setattr(processing, "decide", lambda event, config: 1 / 0)
+        assert post_delivery(delivery).status_code == 500
+    original = Delivery.objects.get()
+    # Another redelivery claimed the failed delivery between this one's read and claim.
+    real_claim = processing.claim
+
+    def claimed_by_another_first(row):
+        assert real_claim(Delivery.objects.get(pk=row.pk))
+        return real_claim(row)
+
+    monkeypatch.setattr(processing, "claim", claimed_by_another_first)
+    response = post_delivery(delivery)
+    assert response.status_code == 409
+    assert answer_of(response)["status"] == "processing"
+    original.refresh_from_db()
+    assert (original.status, original.attempts) == (Delivery.Status.RECEIVED, 2)
 
 
 def test_each_delivery_is_logged_on_one_line(post_delivery, caplog):
@@ -410,3 +440,44 @@ def test_overlong_values_are_truncated_to_fit_their_columns(post_delivery):
     assert post_delivery(delivery).status_code == 202
     stored = Delivery.objects.get()
     assert (len(stored.ref), len(stored.sender)) == (255, 100)
+
+
+def test_escaped_surrogate_pairs_and_big_numbers_are_stored_and_processed(post_delivery):
+    payload = json.loads(SignedDelivery.of_fixture("push__branch").body)
+    payload["head_commit"]["message"] = "ship it \U0001f680"
+    payload["repository"]["id"] = 2**70
+    payload["repository"]["size"] = 1.5e300
+    # json.dumps escapes the emoji as the pair \ud83d\ude80.
+    body = json.dumps(payload).encode()
+    assert b"\\ud83d\\ude80" in body
+    response = post_delivery(SignedDelivery(event="push", body=body, delivery_id="pair"))
+    assert response.status_code == 202
+    stored = Delivery.objects.get().payload
+    assert stored["head_commit"]["message"] == "ship it \U0001f680"
+    assert stored["repository"]["id"] == 2**70
+    # PostgreSQL's jsonb gives it back as the integer it equals.
+    assert float(stored["repository"]["size"]) == 1.5e300
+
+
+@pytest.mark.parametrize("hook_id", ["30\x00", "30\n31", "3" * 40])
+def test_hook_id_that_is_no_hook_id_is_400(post_delivery, hook_id):
+    response = post_delivery(
+        SignedDelivery.of_fixture("push__branch"), **{"X-GitHub-Hook-ID": hook_id}
+    )
+    assert response.status_code == 400
+    assert answer_of(response)["detail"] == "X-GitHub-Hook-ID is not a hook id"
+    assert not Delivery.objects.exists()
+
+
+def test_refused_request_with_nul_characters_is_recorded(client, webhook_url):
+    response = client.post(
+        webhook_url,
+        b"{}",
+        content_type="application/json",
+        headers={"X-GitHub-Delivery": "d\x00", "X-GitHub-Event": "push\x00", "X-Other": "\x00"},
+    )
+    assert response.status_code == 403
+    assert answer_of(response)["status"] == "rejected"
+    rejected = RejectedRequest.objects.get()
+    assert (rejected.delivery_id, rejected.event) == ("d\ufffd", "push\ufffd")
+    assert rejected.headers["X-Other"] == "\ufffd"

@@ -7,7 +7,7 @@ from django_tasks_db.models import DBTaskResult
 
 from runner.config.github import sign
 from runner.models import Delivery, Run
-from runner.receiver import intake
+from runner.runs import processing
 from tests.conftest import TEST_PIPELINES, SignedDelivery
 
 pytestmark = pytest.mark.django_db
@@ -107,8 +107,8 @@ def test_failure_after_runs_are_created_leaves_no_runs_and_no_tasks(post_deliver
         created.extend(real_create_runs(*args))
         raise RuntimeError("database went away")
 
-    real_create_runs = intake.create_runs
-    monkeypatch.setattr(intake, "create_runs", start_then_fail)
+    real_create_runs = processing.create_runs
+    monkeypatch.setattr(processing, "create_runs", start_then_fail)
     response = post_delivery(SignedDelivery.of_fixture("push__branch"))
     assert len(created) == 2
     assert response.status_code == 500
@@ -195,7 +195,9 @@ def test_broken_pipelines_file_at_first_use_fails_the_delivery_but_keeps_it(
     assert "YAML syntax" in stored.detail
 
 
-def test_edited_pipelines_file_applies_to_the_next_delivery(post_delivery, settings, tmp_path):
+def test_an_edited_pipelines_file_applies_once_reloaded_and_a_broken_one_keeps_the_last(
+    post_delivery, settings, tmp_path
+):
     path = tmp_path / "pipelines.yaml"
     path.write_text(TEST_PIPELINES.read_text())
     settings.PIPELINES_FILE = path
