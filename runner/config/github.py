@@ -25,6 +25,10 @@ MAX_PAYLOAD_FILES = 3000
 FILE_LISTS = ("added", "modified", "removed")
 # Pull requests are numbered from 1; runs keep the number in a 32-bit column.
 MAX_PR_NUMBER = 2**31 - 1
+# The longest value a name read here (a ref, a login, a repository) may have. GitHub's are
+# far shorter (a ref 255 bytes, a login 39 characters); a step gets them as environment
+# variables, and Linux refuses to start a process with one over 128 KiB.
+MAX_NAME_LENGTH = 1024
 # Why a push's changed files are unknown (Event.changed_files is None).
 NO_COMMITS = "no commits"
 COMMITS_CAPPED = "commits capped"
@@ -184,11 +188,18 @@ def _required(payload: dict[str, Any], kind: type, event: str, *path: str) -> An
         dotted = ".".join(path)
         problem = "is missing" if value is None else f"is not a {TYPE_NAMES[kind]}"
         raise BadDelivery(f"{event} payload field {dotted} {problem}")
-    return value
+    return _within_limit(value, event, path)
 
 
 def _optional(payload: dict[str, Any], kind: type, *path: str) -> Any:
     value = _dig(payload, path)
     if isinstance(value, kind):
-        return value
+        return _within_limit(value, "", path)
     return kind()
+
+
+def _within_limit(value: Any, event: str, path: tuple[str, ...]) -> Any:
+    if isinstance(value, str) and len(value) > MAX_NAME_LENGTH:
+        field = " ".join(filter(None, [event, "payload field", ".".join(path)]))
+        raise BadDelivery(f"{field} is longer than {MAX_NAME_LENGTH} characters")
+    return value

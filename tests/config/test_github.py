@@ -10,6 +10,7 @@ from runner.config.github import (
     COMMITS_CAPPED,
     COMMITS_UNREADABLE,
     FILES_CAPPED,
+    MAX_NAME_LENGTH,
     NO_COMMITS,
     BadDelivery,
     event_from_payload,
@@ -211,3 +212,23 @@ def test_pull_request_numbers_up_to_the_largest_are_read(number):
     payload["number"] = number
     event = event_from_payload("pull_request", payload)
     assert (event.pr_number, event.ref) == (number, f"refs/pull/{number}/merge")
+
+
+@pytest.mark.parametrize(
+    ("event", "path"),
+    [
+        ("push", ("sender", "login")),
+        ("push", ("repository", "full_name")),
+        ("push", ("ref",)),
+        ("pull_request", ("pull_request", "head", "ref")),
+    ],
+)
+def test_a_name_longer_than_any_github_gives_is_refused(event, path):
+    fixture = {"push": "push__branch", "pull_request": "pull_request__opened"}[event]
+    payload = json.loads((FIXTURES / f"{fixture}.json").read_text())
+    holder = payload
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = "x" * (MAX_NAME_LENGTH + 1)
+    with pytest.raises(BadDelivery, match=f"{path[-1]} is longer than {MAX_NAME_LENGTH}"):
+        parse_event(github_headers(event), json.dumps(payload).encode())
