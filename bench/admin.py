@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 from bench.admin_data import SUPERUSER, prepare_database  # noqa: E402
 from bench.admin_plan import BIG_RUN_ID, RUNS  # noqa: E402
 from bench.common import met, print_load  # noqa: E402
-from bench.receiver import configure_own_server  # noqa: E402
+from bench.served import configure_own_server  # noqa: E402
 
 TARGET_MS = 300.0
 WARMUP = 3

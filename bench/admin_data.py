@@ -33,7 +33,7 @@ from bench.admin_plan import (
     log_text,
     plan,
 )
-from bench.receiver import PAYLOAD_FILE
+from bench.served import PAYLOAD_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -89,7 +89,7 @@ from bench.faults_yaml import (  # noqa: E402
     deep_text,
     replace_file,
 )
-from bench.receiver import (  # noqa: E402
+from bench.served import (  # noqa: E402
     Target,
     configure_own_server,
     migrate,

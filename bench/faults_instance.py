@@ -19,7 +19,7 @@ from psycopg import sql
 
 from bench.common import met
 from bench.faults_payloads import fixture
-from bench.receiver import Target
+from bench.served import Target
 from runner.config.github import sign
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import met, output_log, print_load  # noqa: E402
-from bench.receiver import PAYLOAD_FILE, configure_own_server, migrate, stop  # noqa: E402
+from bench.served import PAYLOAD_FILE, configure_own_server, migrate, stop  # noqa: E402
 from bench.trigger import start_worker, wait_until_finished  # noqa: E402
 
 MB = 1_000_000

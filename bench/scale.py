@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import met, output_log, print_load  # noqa: E402
 from bench.output import queue_run  # noqa: E402
-from bench.receiver import configure_own_server, migrate, stop  # noqa: E402
+from bench.served import configure_own_server, migrate, stop  # noqa: E402
 from bench.trigger import start_worker  # noqa: E402
 
 DATABASE = "hookrunner_bench_scale"

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import met, output_log, print_load  # noqa: E402
-from bench.receiver import (  # noqa: E402
+from bench.served import (  # noqa: E402
     PAYLOAD_FILE,
     Target,
     configure_own_server,
