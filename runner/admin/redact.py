@@ -29,7 +29,7 @@ from operator import itemgetter
 
 from django.db.models import F, QuerySet
 
-from runner.config.text import counted
+from runner.config.text import counted, storable
 from runner.models import LogChunk, Redaction, Run, Step, clipped
 from runner.models.db import write_transaction
 
@@ -97,7 +97,7 @@ def _checked(value: str) -> str:
             f"refusing to redact a value shorter than {MIN_LENGTH} characters (not counting"
             " leading and trailing whitespace): it would replace text all over the output"
         )
-    return value.replace("\x00", "\ufffd")
+    return storable(value)
 
 
 def _scope(runs: QuerySet[Run] | None) -> str:

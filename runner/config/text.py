@@ -1,3 +1,9 @@
+def storable(text: str) -> str:
+    """`text` with NUL replaced: PostgreSQL stores no NUL in text or JSON, and what is
+    stored (output, payloads, refusals) holds whatever its sender put in it."""
+    return text.replace("\x00", "\ufffd")
+
+
 def counted(count: int, singular: str, plural: str = "") -> str:
     """`count` with its noun in the right number: "1 run", "2 runs", "2 repositories"."""
     return f"{count} {singular if count == 1 else plural or singular + 's'}"

@@ -65,8 +65,7 @@ class Outage:
                 "memory; giving up after %ss", describe(error), self.limit,
             )  # fmt: skip
         self.failures += 1
-        wait = min(FIRST_WAIT_SECONDS * 2 ** (self.failures - 1), MOST_WAIT_SECONDS)
-        self.next_try = time.monotonic() + wait
+        self.next_try = time.monotonic() + backoff(self.failures)
         # A broken connection is not reused: the next query opens a new one.
         with contextlib.suppress(Exception):
             connection.close()
@@ -108,6 +107,11 @@ class Outage:
 
     def reason(self) -> str:
         return f"database unavailable for {self.away_for():.0f}s"
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after `failures` failures in a row: 0.5, 1, 2, ... up to 10."""
+    return min(FIRST_WAIT_SECONDS * 2 ** (failures - 1), MOST_WAIT_SECONDS)
 
 
 def describe(error: Exception) -> str:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from django.db import transaction
 
+from runner.config.text import storable
 from runner.execution.database import UNAVAILABLE, Outage
 from runner.execution.processes import SecretMasker
 from runner.models import LogChunk, Step
@@ -81,16 +82,8 @@ class StepLog:
         self.flushed_at = time.monotonic()
         if not self.pending:
             return
-        if not self.database.may_try():
+        if not self.database.attempt(self._store_pending, defer=False):
             self._bound_pending()
-            return
-        try:
-            self._store_pending()
-        except UNAVAILABLE as error:
-            self._bound_pending()
-            self.database.failed(error)
-        else:
-            self.database.answered()
 
     def _store_pending(self) -> None:
         if not self.pending:
@@ -132,8 +125,7 @@ class StepLog:
     def _add_text(self, text: str) -> None:
         if not text:
             return
-        # PostgreSQL text cannot hold NUL; a step may print anything.
-        text = text.replace("\x00", "\ufffd")
+        text = storable(text)
         size = _utf8_len(text)
         if self.marker_seq is None:
             room = self.limit_bytes // 2 - self.head_bytes

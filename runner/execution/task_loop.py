@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connections
 from django_tasks_db.management.commands import db_worker
 
-from runner.execution.database import MOST_WAIT_SECONDS, UNAVAILABLE, describe
+from runner.execution.database import UNAVAILABLE, backoff, describe
 from runner.execution.stop import WORKER_STOP
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class GracefulWorker(db_worker.Worker):
                 return
             except UNAVAILABLE as error:
                 failures += 1
-                wait = min(0.5 * 2 ** (failures - 1), MOST_WAIT_SECONDS)
+                wait = backoff(failures)
                 logger.warning(
                     "worker: the database does not answer (%s); trying again in %gs "
                     "(%d in a row)", describe(error), wait, failures,

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from runner.config.github import SIGNATURE_PREFIX, BadDelivery, Event, event_from_payload, sign
+from runner.config.text import storable
 
 MAX_DELIVERY_ID_LENGTH = 100
 MAX_EVENT_NAME_LENGTH = 64
@@ -154,7 +155,7 @@ def _shown(key: str) -> str:
 
 def _without_nul(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return storable(value)
     if isinstance(value, dict):
         return {_without_nul(key): _without_nul(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -8,6 +8,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from runner.config.text import storable
 from runner.models import DroppedRejections, RejectedRequest, clipped
 from runner.models.db import write_transaction
 
@@ -23,8 +24,8 @@ def record_rejection(
 ) -> None:
     """Store what was refused and why; past the per-minute bound, only count it."""
     remote_addr = request.META.get("REMOTE_ADDR", "")
-    delivery_id = _storable(request.headers.get("X-GitHub-Delivery", ""))
-    event = _storable(request.headers.get("X-GitHub-Event", ""))
+    delivery_id = storable(request.headers.get("X-GitHub-Delivery", ""))
+    event = storable(request.headers.get("X-GitHub-Event", ""))
     logger.warning(
         "rejected delivery=%s event=%s remote=%s status=%d reason=%s",
         delivery_id or "-",
@@ -43,7 +44,7 @@ def record_rejection(
             http_status=http_status,
             **clipped(
                 RejectedRequest,
-                reason=_storable(reason),
+                reason=storable(reason),
                 remote_addr=remote_addr,
                 delivery_id=delivery_id,
                 event=event,
@@ -69,14 +70,8 @@ def _bounded_headers(request: HttpRequest) -> dict[str, str]:
     headers = {}
     for name, value in list(request.headers.items())[:MAX_HEADERS]:
         redact = name.lower() in REDACTED_HEADERS
-        headers[name] = "[redacted]" if redact else _storable(value[:MAX_HEADER_LENGTH])
+        headers[name] = "[redacted]" if redact else storable(value[:MAX_HEADER_LENGTH])
     return headers
-
-
-def _storable(text: str) -> str:
-    """`text` with NUL replaced: PostgreSQL stores no NUL in text or JSON, and a refused
-    request carries whatever its sender put in it."""
-    return text.replace("\x00", "\ufffd")
 
 
 def _declared_length(request: HttpRequest) -> int:

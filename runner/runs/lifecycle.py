@@ -163,7 +163,6 @@ def _release(run: Run) -> None:
     if not group:
         _queue(run)
         return
-    lock_group(group)
     waiting = _waiting_for_turn(group)
     Run.objects.filter(pk=run.pk).update(**waiting)
     for name, value in waiting.items():

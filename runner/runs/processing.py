@@ -127,7 +127,7 @@ def process_stranded() -> list[Outcome]:
     now = timezone.now()
     outcomes = []
     for delivery in stranded_deliveries(now):
-        if not abandoned(delivery, now) or not claim(delivery):
+        if not claim(delivery):
             continue
         outcome = _process_stored(delivery)
         logger.warning(

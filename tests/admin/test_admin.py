@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from runner.config.store import pipelines_store
 from runner.models import Delivery, DroppedRejections, LogChunk, RejectedRequest, Run, Step
 from tests.conftest import TEST_PIPELINES, SignedDelivery
 
@@ -79,6 +80,8 @@ def test_every_admin_page_shows_a_broken_pipelines_file(admin_client, settings, 
     settings.PIPELINES_FILE = path
     assert b"has errors" not in admin_client.get(reverse("admin:index")).content
     path.write_text("repositories: {}\n")
+    # A page never waits for a reload; the one after it has ended shows its verdict.
+    pipelines_store().newest()
     response = admin_client.get(reverse("admin:index"))
     assert b"has errors, so the last valid configuration stays in force" in response.content
     assert b"repositories: lists no repository" in response.content

@@ -232,3 +232,27 @@ def test_a_re_run_that_fails_adds_no_run(pushed, fail_after_status_write):
         lifecycle.rerun(test, by="alice")
     assert Run.objects.count() == 2
     assert stranded() == []
+
+
+def test_the_end_of_a_run_reads_only_waiting_runs_however_many_ended_runs_its_sha_has(
+    pushed, monkeypatch
+):
+    runs = pushed()
+    ended = [
+        Run(
+            delivery=runs["test"].delivery, repository="acme/webapp", pipeline="test",
+            event="push", sha=runs["test"].sha, definition=runs["test"].definition,
+            status="succeeded", finished_at=timezone.now(),
+        )
+        for _ in range(300)
+    ]  # fmt: skip
+    Run.objects.bulk_create(ended)
+    loaded = []
+    real_from_db = Run.from_db.__func__
+    monkeypatch.setattr(
+        Run, "from_db", classmethod(lambda cls, *a: loaded.append(1) or real_from_db(cls, *a))
+    )
+    lifecycle.finish(claimed(runs["test"]), "succeeded", "1 step succeeded")
+    assert status_of(runs["deploy"]) != "waiting"
+    # The waiting deploy run and the newest run of test: never the 300 ended ones.
+    assert len(loaded) < 10
