@@ -249,9 +249,12 @@ def test_the_end_of_a_run_reads_only_waiting_runs_however_many_ended_runs_its_sh
     Run.objects.bulk_create(ended)
     loaded = []
     real_from_db = Run.from_db.__func__
-    monkeypatch.setattr(
-        Run, "from_db", classmethod(lambda cls, *a: loaded.append(1) or real_from_db(cls, *a))
-    )
+
+    def counted_from_db(cls, *args, **kwargs):
+        loaded.append(1)
+        return real_from_db(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "from_db", classmethod(counted_from_db))
     lifecycle.finish(claimed(runs["test"]), "succeeded", "1 step succeeded")
     assert status_of(runs["deploy"]) != "waiting"
     # The waiting deploy run and the newest run of test: never the 300 ended ones.
