@@ -23,6 +23,9 @@ apt_install = DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --quiet 
 # needs to run).
 SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
 NGINX := /usr/sbin/nginx
+# Every step runs in a bubblewrap sandbox (docs/sandbox.md): Debian's bubblewrap package,
+# installed here when missing, for `make run` as for the tests that try to escape it.
+BWRAP := /usr/bin/bwrap
 
 .PHONY: run test browser lint format clean
 
@@ -35,10 +38,10 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
-run: $(BIN)/.installed
+run: $(BIN)/.installed $(BWRAP)
 	$(BIN)/python manage.py serve
 
-test: $(BIN)/.installed browser $(SYSTEMD_ANALYZE) $(NGINX)
+test: $(BIN)/.installed browser $(SYSTEMD_ANALYZE) $(NGINX) $(BWRAP)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 browser: $(CHROMIUM)
@@ -50,6 +53,13 @@ $(CHROMIUM):
 		exit 1; }
 	$(call apt_install,chromium)
 	@test -x $@ || { echo "Debian's chromium is installed, but nothing runs at $@"; exit 1; }
+
+$(BWRAP):
+	@command -v apt-get >/dev/null || { \
+		echo "Steps run in a bubblewrap sandbox, and there is no apt-get here to install"; \
+		echo "it: install bubblewrap (bwrap) and name it with BWRAP=/path/to/bwrap in .env."; \
+		exit 1; }
+	$(call apt_install,bubblewrap)
 
 $(SYSTEMD_ANALYZE) $(NGINX):
 	@command -v apt-get >/dev/null || { \

@@ -16,17 +16,23 @@ the worker is stopped. STEP_OUTPUT_LIMIT is raised above the largest output.
    runner do). Three times through hookrunner (the Step's started_at..finished_at) and
    three times directly with its output to /dev/null (wall time), alternately;
    overhead = (median through hookrunner / median direct - 1) * 100. For reference, the
-   program is also timed into `| cat`: what a pipe alone costs.
+   program is also timed into `| cat`: what a pipe alone costs. The step runs in its
+   sandbox, as every step does by default, and three times more in a pipeline with
+   `sandbox: off`: the sandbox's share = (median sandboxed / median unsandboxed - 1) * 100.
+   The program is run by the system's python3 (hookrunner's own, in its folder, is hidden
+   from steps) from a folder the pipeline names readonly.
 3. Memory: the worker's peak RSS (VmHWM) with 20 MB and with 200 MB of output.
 
 Targets with SQLite on a 2-core machine: capture at least 100 MB/s with every byte stored,
-overhead under 10%, peak RSS under 150 MB with both outputs and within 10% of each other.
+overhead under 10% (the sandbox's share of it under 3%), peak RSS under 150 MB with both
+outputs and within 10% of each other.
 Run from the project folder:
 
     .venv/bin/python bench/output.py
 
-The last line is one JSON object: capture_mb_s, step_overhead_pct, rss_mb_20, rss_mb_200,
-stored_bytes. The exit status is 1 when stored bytes differ from printed bytes.
+The last line is one JSON object: capture_mb_s, step_overhead_pct, sandbox_step_overhead_pct,
+rss_mb_20, rss_mb_200, stored_bytes. The exit status is 1 when stored bytes differ from
+printed bytes.
 """
 
 import json
@@ -54,6 +60,9 @@ SMALL_BYTES = 20 * MB
 PRINT_COMMAND = '(yes "some short line of output" || true) | head -c {size}'
 LINES = 50_000
 COMPUTE_SECONDS = 2.0
+# Not sys.executable: hookrunner's virtual environment is in its own folder, which the
+# sandbox hides from steps.
+SYSTEM_PYTHON = "/usr/bin/python3"
 REPEATS = 3
 RUN_TIMEOUT_SECONDS = 600.0
 COMPUTE_PROGRAM = """\
@@ -76,10 +85,10 @@ def configure(data_dir: Path) -> None:
     os.environ["STEP_OUTPUT_LIMIT"] = str(4 * CAPTURE_BYTES)
 
 
-def compute_command(data_dir: Path, iterations: int) -> str:
-    program = data_dir / "compute.py"
+def compute_command(programs: Path, iterations: int) -> str:
+    program = programs / "compute.py"
     program.write_text(COMPUTE_PROGRAM)
-    return f'"{sys.executable}" -u "{program}" {iterations}'
+    return f'"{SYSTEM_PYTHON}" -u "{program}" {iterations}'
 
 
 def time_directly(command: str, output: str = "") -> float:
@@ -89,22 +98,27 @@ def time_directly(command: str, output: str = "") -> float:
     return time.perf_counter() - started
 
 
-def calibrated_iterations(data_dir: Path) -> int:
+def calibrated_iterations(programs: Path) -> int:
     """Iterations (a multiple of LINES) for which the program takes about 2 s directly."""
     iterations = 40 * LINES
     for _ in range(2):  # a first guess, then a closer one from a run of about 2 s
-        seconds = time_directly(compute_command(data_dir, iterations))
+        seconds = time_directly(compute_command(programs, iterations))
         iterations = max(round(iterations * COMPUTE_SECONDS / seconds / LINES), 1) * LINES
     return iterations
 
 
-def write_pipelines(data_dir: Path, commands: dict[str, str]) -> None:
-    """One pipeline per branch, its one step running the branch's command.
+def write_pipelines(data_dir: Path, commands: dict[str, str], sandboxes: dict) -> None:
+    """One pipeline per branch, its one step running the branch's command, its sandbox
+    the branch's in `sandboxes` (the default where none is given).
 
     Written as JSON, which YAML reads as flow style: no quoting to get wrong.
     """
     pipelines = {
-        branch: {"on": {"push": {"branches": branch}}, "steps": [{"name": branch, "run": run}]}
+        branch: {
+            "on": {"push": {"branches": branch}},
+            "steps": [{"name": branch, "run": run}],
+            **({"sandbox": sandboxes[branch]} if branch in sandboxes else {}),
+        }
         for branch, run in commands.items()
     }
     path = data_dir / "output-pipelines.yaml"
@@ -169,15 +183,19 @@ def bench_capture(log: Path) -> dict:
     return {"capture_mb_s": round(mb_s, 1), "stored_bytes": stored, "rss_mb_200": round(peak, 1)}
 
 
-def bench_overhead(command: str, log: Path) -> float:
-    """Overhead in percent; also times the pipe alone (into cat), for reference."""
-    direct, piped, through = [], [], []
+def bench_overhead(command: str, log: Path) -> tuple[float, float]:
+    """Overhead in percent, and the sandbox's share of it; also times the pipe alone
+    (into cat), for reference."""
+    direct, piped, through, unsandboxed = [], [], [], []
     for _ in range(REPEATS):
         direct.append(time_directly(command))
         piped.append(time_directly(command, " | cat"))
         run, _peak = execute_in_fresh_worker("compute", log)
         through.append(run.steps.get().duration.total_seconds())
+        run, _peak = execute_in_fresh_worker("computebare", log)
+        unsandboxed.append(run.steps.get().duration.total_seconds())
     overhead = (statistics.median(through) / statistics.median(direct) - 1) * 100
+    sandbox = (statistics.median(through) / statistics.median(unsandboxed) - 1) * 100
     best = (min(through) / min(direct) - 1) * 100
     pipe = (statistics.median(piped) / statistics.median(direct) - 1) * 100
     print(f"step overhead: {LINES} flushed lines from ~{COMPUTE_SECONDS:.0f} s of computing")
@@ -185,7 +203,9 @@ def bench_overhead(command: str, log: Path) -> float:
     print(f"  directly into | cat:     {seconds_list(piped)} (medians {pipe:+.1f}%)")
     print(f"  through hookrunner:      {seconds_list(through)}")
     print(f"  medians {overhead:+.1f}% ({met(overhead < 10)}: under 10%), best {best:+.1f}%")
-    return overhead
+    print(f"  with sandbox: off:       {seconds_list(unsandboxed)}")
+    print(f"  the sandbox's share: medians {sandbox:+.1f}% ({met(sandbox < 3)}: under 3%)")
+    return overhead, sandbox
 
 
 def seconds_list(values: list[float]) -> str:
@@ -206,25 +226,34 @@ def main() -> int:
     log = output_log("output")
     print(f"worker output: {log}", flush=True)
     print_load("before")
-    with tempfile.TemporaryDirectory(prefix="hookrunner-bench-output-") as data_dir:
+    with (
+        tempfile.TemporaryDirectory(prefix="hookrunner-bench-output-") as data_dir,
+        # Outside DATA_DIR, which steps never see.
+        tempfile.TemporaryDirectory(prefix="hookrunner-bench-programs-") as programs,
+    ):
         data_dir = Path(data_dir)
         configure(data_dir)
-        compute = compute_command(data_dir, calibrated_iterations(data_dir))
+        compute = compute_command(Path(programs), calibrated_iterations(Path(programs)))
         commands = {
             "print200": PRINT_COMMAND.format(size=CAPTURE_BYTES),
             "print20": PRINT_COMMAND.format(size=SMALL_BYTES),
             "compute": compute,
+            "computebare": compute,
         }
-        write_pipelines(data_dir, commands)
+        sandboxes = {"compute": {"readonly": [programs]}, "computebare": False}
+        write_pipelines(data_dir, commands, sandboxes)
         migrate(log)
         import django
 
         django.setup()
         logging.getLogger("runner").setLevel(logging.WARNING)  # the workers' go to the log
         figures = bench_capture(log)
-        figures["step_overhead_pct"] = round(bench_overhead(compute, log), 1)
+        overhead, sandbox = bench_overhead(compute, log)
+        figures["step_overhead_pct"] = round(overhead, 1)
+        figures["sandbox_step_overhead_pct"] = round(sandbox, 1)
         figures["rss_mb_20"] = round(bench_memory(figures["rss_mb_200"], log), 1)
-    keys = ("capture_mb_s", "step_overhead_pct", "rss_mb_20", "rss_mb_200", "stored_bytes")
+    keys = ("capture_mb_s", "step_overhead_pct", "sandbox_step_overhead_pct", "rss_mb_20",
+            "rss_mb_200", "stored_bytes")  # fmt: skip
     print(json.dumps({key: figures[key] for key in keys}))
     return int(figures["stored_bytes"] != CAPTURE_BYTES)
 

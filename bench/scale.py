@@ -62,9 +62,14 @@ def drop_database(server: str) -> None:
 
 
 def write_pipelines(data_dir: Path, executions: Path) -> None:
-    """One pipeline for pushes to main: its step records its run, then sleeps."""
+    """One pipeline for pushes to main: its step records its run, then sleeps. The file
+    it records in is outside DATA_DIR (which steps never see), in a folder it may write."""
     run = f'echo "$HOOKRUNNER_RUN_ID" >> "{executions}"; sleep {STEP_SECONDS}'
-    pipeline = {"on": {"push": {"branches": "main"}}, "steps": [{"name": "sleep", "run": run}]}
+    pipeline = {
+        "on": {"push": {"branches": "main"}},
+        "sandbox": {"writable": [str(executions.parent)]},
+        "steps": [{"name": "sleep", "run": run}],
+    }
     path = data_dir / "scale-pipelines.yaml"
     path.write_text(
         json.dumps({"repositories": {"acme/webapp": {"pipelines": {"main": pipeline}}}})
@@ -119,11 +124,12 @@ def worker_figures(runs) -> tuple[dict[str, int], list[float], list[float]]:
     return shares, first_claims, gaps
 
 
-def bench_round(workers: int, runs: int, data_dir: Path, log: Path) -> dict:
-    """Queue `runs` runs, execute them with `workers` fresh workers; the round's figures."""
+def bench_round(workers: int, runs: int, data_dir: Path, records: Path, log: Path) -> dict:
+    """Queue `runs` runs, execute them with `workers` fresh workers, whose steps record
+    their runs in `records`; the round's figures."""
     from runner.models import Run
 
-    executions = data_dir / f"executions-{workers}"
+    executions = records / f"executions-{workers}"
     executions.touch()
     write_pipelines(data_dir, executions)
     queued_at = time.monotonic()
@@ -199,11 +205,14 @@ def main() -> None:
     print_load("before")
     recreate_database(server)
     try:
-        with tempfile.TemporaryDirectory(prefix="hookrunner-bench-scale-") as data_dir:
-            data_dir = Path(data_dir)
+        with (
+            tempfile.TemporaryDirectory(prefix="hookrunner-bench-scale-") as data_dir,
+            tempfile.TemporaryDirectory(prefix="hookrunner-bench-records-") as records,
+        ):
+            data_dir, records = Path(data_dir), Path(records)
             os.environ["DATABASE_URL"] = f"{server}/{DATABASE}"
             configure_own_server(data_dir, runs=0)
-            write_pipelines(data_dir, data_dir / "executions")
+            write_pipelines(data_dir, records / "executions")
             migrate(log)
             import django
 
@@ -212,7 +221,7 @@ def main() -> None:
             print(f"{arguments.runs} runs of one `sleep {STEP_SECONDS}` step on PostgreSQL")
             rounds = []
             for count in WORKER_COUNTS:
-                rounds.append(bench_round(count, arguments.runs, data_dir, log))
+                rounds.append(bench_round(count, arguments.runs, data_dir, records, log))
                 print_round(rounds[-1], rounds[0]["rps"])
     finally:
         drop_database(server)  # WITH (FORCE): this process's own session goes too

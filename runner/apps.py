@@ -7,3 +7,9 @@ class RunnerConfig(AppConfig):
 
     def ready(self) -> None:
         from runner.config import checks  # noqa: F401  registers the system checks
+        from runner.execution.sandbox import make_undumpable
+
+        # Every hookrunner process (web, worker, `make run`'s supervisor, a command) holds
+        # the secrets in its environment: no other process of its user may read them,
+        # a step of a pipeline with sandbox: off included.
+        make_undumpable()

@@ -47,6 +47,11 @@ WORKSPACES_DIR = Path(env_str("WORKSPACES_DIR", str(DATA_DIR / "workspaces")))
 MIRRORS_DIR = Path(env_str("MIRRORS_DIR", str(DATA_DIR / "mirrors")))
 # Bytes of output stored per step: past it, the head and the tail are kept.
 STEP_OUTPUT_LIMIT = env_int("STEP_OUTPUT_LIMIT", 10 * 1024 * 1024)
+# Steps and git run in a bubblewrap sandbox (docs/sandbox.md): the bwrap program, and
+# paths it hides besides hookrunner's own folders (comma-separated; an env file kept
+# outside PIPELINES_FILE's folder, say).
+BWRAP = env_str("BWRAP", "bwrap")
+SANDBOX_HIDDEN_PATHS = env_list("SANDBOX_HIDDEN_PATHS", [])
 # Between SIGTERM and SIGKILL when a step times out.
 STEP_KILL_GRACE_SECONDS = env_float("STEP_KILL_GRACE_SECONDS", 5)
 # A worker told to stop (SIGTERM, Ctrl-C) lets its running step go on this long, then
@@ -169,6 +174,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "runner.admin.context_processors.pipelines_status",
+                "runner.admin.context_processors.sandbox_status",
             ],
         },
     },

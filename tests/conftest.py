@@ -110,7 +110,10 @@ def pipelines(settings, tmp_path):
     settings.WORKSPACES_DIR = tmp_path / "workspaces"
 
     def write(pipelines_yaml: str) -> Path:
-        path = tmp_path / "pipelines.yaml"
+        # A folder of its own: the configuration's folder is hidden from steps, and
+        # tests give steps paths elsewhere in tmp_path.
+        path = tmp_path / "config" / "pipelines.yaml"
+        path.parent.mkdir(exist_ok=True)
         body = textwrap.indent(textwrap.dedent(pipelines_yaml), "      ")
         path.write_text(f"repositories:\n  acme/webapp:\n    pipelines:\n{body}")
         settings.PIPELINES_FILE = path

@@ -28,6 +28,8 @@ READ_ELSEWHERE = {
 NOT_SETTINGS = {
     # The trigger command's default --actor: the user's login name.
     "USER",
+    # git's HOME, where the worker's user keeps its SSH key for private repositories.
+    "HOME",
 }
 
 

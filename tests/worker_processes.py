@@ -42,20 +42,22 @@ def worker_environment(pipelines_file: Path, workspaces_dir: Path, **settings) -
     }
 
 
-def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
-    """Start `manage.py worker`; its output goes to `log` if given, else nowhere.
+def start_worker(
+    env: dict[str, str], log: Path | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """Start `manage.py worker` (through the program `prefix` names, if any); its output
+    goes to `log` if given, else nowhere.
 
     Prefer `WorkerProcesses.start`, which also stops it after the test."""
+    argv = [*prefix, sys.executable, "manage.py", "worker", "--interval", "0.1"]
     if log is None:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "worker", "--interval", "0.1"],
-            cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            argv, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
     with log.open("wb") as output:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "worker", "--interval", "0.1"],
-            cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            argv, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
 
 
 class WorkerProcesses:
@@ -70,22 +72,26 @@ class WorkerProcesses:
         self.started: list[subprocess.Popen] = []
         self.groups: list[int] = []
 
-    def start(self, env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
-        self.started.append(start_worker(env, log))
+    def start(
+        self, env: dict[str, str], log: Path | None = None, prefix: tuple[str, ...] = ()
+    ) -> subprocess.Popen:
+        self.started.append(start_worker(env, log, prefix))
         return self.started[-1]
 
     def register_group(self, pgid: int) -> None:
         """SIGKILL process group `pgid` (a step's: its pid) after the test, should it live on."""
         self.groups.append(pgid)
 
-    def wait_for_group(self, pgid_file: Path, seconds: float = 30) -> int:
-        """The process group of a step that writes it to `pgid_file` (`echo $$ > ...`),
-        once it has; registered with `register_group`."""
+    def wait_for_group(self, run_id: int, step: str, seconds: float = 30) -> int:
+        """The process group of step `step` of run `run_id` (bwrap's pid, for a sandboxed
+        step), once the worker has stored it; registered with `register_group`."""
         found = wait_for(
-            lambda: pgid_file.exists() and pgid_file.read_text(), "step started", seconds
+            lambda: Step.objects.filter(run_id=run_id, name=step).exclude(pid=None).first(),
+            "step started",
+            seconds,
         )
-        self.register_group(int(found))
-        return int(found)
+        self.register_group(found.pid)
+        return found.pid
 
     def stop(self, *processes: subprocess.Popen) -> None:
         """SIGTERM `processes`, then SIGKILL those not exited within `stop_seconds`."""
@@ -112,6 +118,10 @@ class WorkerProcesses:
             wait_until_alone_in_the_database()
 
 
+# A sandboxed step's process group holds bwrap and the sandbox's init besides the step's own.
+SANDBOX_PROCESSES = 2
+
+
 def group_members(pgid: int) -> list[int]:
     """The live processes of process group `pgid` (zombies wait for init, not for us)."""
     members = []
@@ -123,6 +133,32 @@ def group_members(pgid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[2]) == pgid:
             members.append(int(stat_file.parent.name))
     return members
+
+
+def processes_running(command_line: str, within: float = 2) -> list[int]:
+    """The host's processes whose command line is `command_line`, once those ending in
+    the next `within` seconds have ended (a sandbox's end takes a moment)."""
+    deadline = time.monotonic() + within
+    while (found := _running(command_line)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def _running(command_line: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            words = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            if entry.name.isdigit() and b" ".join(words).decode(errors="replace") == command_line:
+                found.append(int(entry.name))
+    return found
+
+
+def group_of(command_line: str, seconds: float = 30) -> int:
+    """The process group of the first process whose command line is `command_line`, once
+    there is one: a sandboxed step's pid is not the host's, so it cannot say it itself."""
+    found = wait_for(lambda: _running(command_line), command_line, seconds)
+    return os.getpgid(found[0])
 
 
 def wait_for(condition, what: str, seconds: float = 10):

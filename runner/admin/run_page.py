@@ -74,6 +74,7 @@ def run_page_context(run: Run) -> dict[str, Any]:
         "took": duration_text(run.duration),
         "finished": run.status in Run.ENDED,
         "definition": json.dumps(run.definition.to_json(), indent=2),
+        "sandbox": run.definition.sandbox,
         "previous": _previous(run),
         "last_chunk": last_chunk,
         "outgoing": [_outgoing_shown(outgoing) for outgoing in run.outgoing.order_by("pk")],

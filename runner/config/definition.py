@@ -13,9 +13,11 @@ from runner.config.pipelines import (
     DEFAULT_NOTIFY_ON,
     DEFAULT_SHELL,
     DEFAULT_TIMEOUT,
+    SANDBOXED,
     Concurrency,
     Notify,
     Pipeline,
+    Sandbox,
     Step,
 )
 
@@ -44,6 +46,8 @@ class RunDefinition:
     token_env: str = ""
     notify: tuple[Notify, ...] = ()
     concurrency: Concurrency | None = None
+    # Rows stored before sandboxes existed read as sandboxed, as every pipeline now is.
+    sandbox: Sandbox = SANDBOXED
 
     @classmethod
     def of(cls, pipeline: Pipeline, from_fork: bool) -> "RunDefinition":
@@ -63,6 +67,7 @@ class RunDefinition:
             token_env=pipeline.token_env,
             notify=pipeline.notify,
             concurrency=pipeline.concurrency,
+            sandbox=pipeline.sandbox,
         )
 
     @property
@@ -103,6 +108,10 @@ class RunDefinition:
                  "cancel_in_progress": self.concurrency.cancel_in_progress}
                 if self.concurrency else None
             ),
+            "sandbox": {
+                "enabled": self.sandbox.enabled, "writable": list(self.sandbox.writable),
+                "readonly": list(self.sandbox.readonly), "network": self.sandbox.network,
+            },
         }  # fmt: skip
 
     @classmethod
@@ -130,9 +139,19 @@ class RunDefinition:
                 for n in data.get("notify", ())
             ),
             concurrency=Concurrency(**concurrency) if concurrency else None,
+            sandbox=_sandbox(data.get("sandbox") or {}),
         )
 
 
 def _step(data: dict[str, Any]) -> Step:
     shell = tuple(data.get("shell") or DEFAULT_SHELL)
     return Step(data["name"], data["run"], data["timeout"], dict(data.get("env", {})), shell)
+
+
+def _sandbox(data: dict[str, Any]) -> Sandbox:
+    return Sandbox(
+        enabled=data.get("enabled", True),
+        writable=tuple(data.get("writable", ())),
+        readonly=tuple(data.get("readonly", ())),
+        network=data.get("network", True),
+    )

@@ -73,6 +73,30 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class Sandbox:
+    """What a pipeline's steps may reach besides their run's own folder (docs/sandbox.md).
+    `enabled` is False only where pipelines.yaml says `sandbox: off`."""
+
+    enabled: bool = True
+    writable: tuple[str, ...] = ()
+    readonly: tuple[str, ...] = ()
+    network: bool = True
+
+    def described(self) -> list[str]:
+        """What differs from the default sandbox, in words: ["sandbox off"], or what it adds."""
+        if not self.enabled:
+            return ["sandbox off"]
+        parts = [f"writes {', '.join(self.writable)}"] if self.writable else []
+        if self.readonly:
+            parts.append(f"reads {', '.join(self.readonly)}")
+        return parts if self.network else [*parts, "no network"]
+
+
+SANDBOXED = Sandbox()
+SANDBOX_OFF = Sandbox(enabled=False)
+
+
+@dataclass(frozen=True)
 class Pipeline:
     name: str
     steps: tuple[Step, ...]
@@ -95,6 +119,7 @@ class Pipeline:
     report_status: bool = False
     token_env: str = ""
     notify: tuple[Notify, ...] = ()
+    sandbox: Sandbox = SANDBOXED
 
 
 @dataclass(frozen=True)

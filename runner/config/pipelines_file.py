@@ -3,7 +3,8 @@ file and line (through runner.config.yaml_nodes).
 
 Here: the file, its repository entries, their pipelines and steps. The readers it holds
 read the rest: pipelines_triggers (on:), pipelines_env (env: and the variables
-named for secrets and tokens) and pipelines_outbound (report_status and notify:).
+named for secrets and tokens), pipelines_outbound (report_status and notify:) and
+pipelines_sandbox (sandbox: and where workdir may be).
 """
 
 import re
@@ -27,6 +28,7 @@ from runner.config.pipelines import (
 )
 from runner.config.pipelines_env import EnvReader
 from runner.config.pipelines_outbound import OutboundReader
+from runner.config.pipelines_sandbox import SandboxReader
 from runner.config.pipelines_triggers import TriggerReader
 from runner.config.yaml_nodes import NodeReader, Problem, kind_of, node_under
 
@@ -41,7 +43,7 @@ PIPELINE_KEYS = {
     "on": True, "steps": True, "env": False, "timeout": False, "workdir": False,
     "checkout": False, "keep_workspace": False, "shell": False, "secrets": False,
     "runs_on": False, "concurrency": False, "forks": False, "needs": False,
-    "report_status": False, "notify": False,
+    "report_status": False, "notify": False, "sandbox": False,
 }  # fmt: skip
 STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False, "shell": False}
 CONCURRENCY_KEYS = {"group": True, "cancel_in_progress": False}
@@ -116,6 +118,7 @@ class _Reader:
         self.env_reader = EnvReader(self.nodes, environ)
         self.triggers = TriggerReader(self.nodes)
         self.outbound = OutboundReader(self.nodes, self.env_reader)
+        self.sandbox = SandboxReader(self.nodes)
 
     def config(self, root: Node | None) -> Config:
         if root is None:
@@ -210,6 +213,8 @@ class _Reader:
             self.nodes.problem(node, where, "has both workdir and checkout: true; choose one")
         if workdir and not workdir.startswith("/"):
             self.nodes.problem(fields["workdir"], f"{where}.workdir", "must be an absolute path")
+        elif workdir:
+            self.sandbox.check_workdir(fields["workdir"], f"{where}.workdir", workdir)
         keep_workspace = self.nodes.boolean(
             fields.get("keep_workspace"), f"{where}.keep_workspace", False
         )
@@ -241,6 +246,7 @@ class _Reader:
             ),
             token_env=shared.token_env,
             notify=self.outbound.notify(fields.get("notify"), f"{where}.notify"),
+            sandbox=self.sandbox.sandbox(fields.get("sandbox"), f"{where}.sandbox"),
         )
 
     def steps(

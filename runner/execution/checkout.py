@@ -2,12 +2,17 @@
 
 The first run of a repository clones a bare mirror; later runs only fetch into it, then
 clone the workspace from it locally (hard links, no network). git runs through `sh` with
-fixed arguments: the URL and sha reach it as arguments, never through a shell.
+fixed arguments: the URL and sha reach it as arguments, never through a shell. Each git
+runs in its pipeline's sandbox, with the network, writing only its run's folder and its
+repository's mirror, reading a local repository it clones from and the server's git and
+SSH settings (a deploy key), and seeing no other mirror.
 """
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
+import os
 import queue
 import re
 import shutil
@@ -20,10 +25,14 @@ from typing import IO
 import sh
 
 from runner.config.github import is_commit_sha
+from runner.config.pipelines import Sandbox
 from runner.execution.processes import ProcessOutcome, Stop, end_group, kill_group
+from runner.execution.sandbox import confine
 
 WAIT_SECONDS = 0.25
 LOCK_POLL_SECONDS = 0.2
+# What git and ssh read in the server's HOME: how to reach a private repository.
+GIT_SETTINGS = (".ssh", ".gitconfig", ".git-credentials", ".config/git")
 
 
 class _Stopped(Exception):
@@ -45,7 +54,7 @@ class Checkout:
 
     `stop_reason()` says why the checkout must end now, or None while it may go on.
     `on_output` gets git's output (and b"" while it is quiet) in the caller's thread;
-    `on_start` each git process id, for the reaper.
+    `on_start` each git process id, for the reaper. `sandbox` is the pipeline's.
     """
 
     def __init__(
@@ -60,6 +69,7 @@ class Checkout:
         on_output: Callable[[bytes], None],
         on_start: Callable[[int], None],
         grace: float,
+        sandbox: Sandbox,
     ) -> None:
         if not is_commit_sha(sha):
             # It reaches git as an argument, where something like --upload-pack=... would
@@ -67,12 +77,16 @@ class Checkout:
             raise ValueError(f"not a commit sha: {sha!r}")
         self.url, self.sha, self.workspace = url, sha, workspace
         self.mirror = mirrors / mirror_name(url)
+        self.partial = self.mirror.with_name(self.mirror.name + ".partial")
         self.stop_reason, self.on_output, self.on_start = stop_reason, on_output, on_start
         self.grace = grace
+        # git fetches whatever the pipeline's steps may do.
+        self.sandbox = dataclasses.replace(sandbox, network=True)
+        self.home = env.get("HOME", "")
         self.output: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.git = sh.Command("git").bake(
+        self.options = dict(
             _env=dict(env), _bg=True, _bg_exc=False, _new_session=True, _tty_out=False,
-            _err_to_out=True, _out=self.output.put, _decode_errors="replace",
+            _err_to_out=True, _decode_errors="replace",
         )  # fmt: skip
 
     def run(self) -> ProcessOutcome:
@@ -97,11 +111,12 @@ class Checkout:
             self._git("-C", str(self.mirror), "fetch", "--quiet", "--prune", "origin")
         else:
             self._say(f"cloning a mirror of {self.url}")
-            partial = self.mirror.with_name(self.mirror.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(self.partial, ignore_errors=True)
+            # Made here, empty, for the sandbox to show to git, which clones into it.
+            self.partial.mkdir()
             # "--": a URL starting with "-" is a URL, never an option of git's.
-            self._git("clone", "--quiet", "--mirror", "--", self.url, str(partial))
-            partial.rename(self.mirror)
+            self._git("clone", "--quiet", "--mirror", "--", self.url, str(self.partial))
+            self.partial.rename(self.mirror)
         if not self._has_commit():
             # Not under any ref (a force-pushed branch, say); GitHub serves it by sha.
             self._git("-C", str(self.mirror), "fetch", "--quiet", "origin", self.sha)
@@ -121,7 +136,9 @@ class Checkout:
 
     def _git(self, *args: str, quiet: bool = False) -> None:
         """Run git to its end, passing its output on; _Stopped or _GitFailed if not 0."""
-        command = self.git(*args, _out=None) if quiet else self.git(*args)
+        program, *arguments = self._command(["git", *args])
+        output = None if quiet else self.output.put
+        command = sh.Command(program)(*arguments, _out=output, **self.options)
         self.on_start(command.pid)
         while True:
             try:
@@ -137,8 +154,21 @@ class Checkout:
             try:
                 self._wait()
             except _Stopped:
-                _end_group(command, self.grace)
+                _end_group(command, self.grace, self.sandbox.enabled)
                 raise
+
+    def _command(self, argv: list[str]) -> list[str]:
+        if not self.sandbox.enabled:
+            return argv
+        run_folder = self.workspace.parent
+        mirrors = [str(path) for path in (self.mirror, self.partial) if path.is_dir()]
+        return confine(
+            argv, self.sandbox, cwd=str(run_folder), writable=[str(run_folder), *mirrors],
+            readonly=[*_local_source(self.url), *self._git_settings()],
+        )  # fmt: skip
+
+    def _git_settings(self) -> list[str]:
+        return [os.path.join(self.home, name) for name in GIT_SETTINGS] if self.home else []
 
     def _wait(self) -> None:
         """Between two looks at a running git or a held lock: output out, stop checked."""
@@ -170,10 +200,16 @@ def mirror_name(url: str) -> str:
     return f"{readable.strip('_.')}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.git"
 
 
-def _end_group(command: sh.RunningCommand, grace: float) -> None:
+def _local_source(url: str) -> list[str]:
+    """The folder of a repository cloned from this machine (a path or a file:// URL)."""
+    path = url.removeprefix("file://") if url.startswith("file://") else url
+    return [path] if path.startswith("/") else []
+
+
+def _end_group(command: sh.RunningCommand, grace: float, sandboxed: bool) -> None:
     """TERM to git's process group, KILL after `grace` (git's helpers, ssh, go too)."""
     # git leads its own session, so its pid names the group even after git itself exits.
-    end_group(command.pid, grace, lambda: command.process.is_alive()[0])
+    end_group(command.pid, grace, lambda: command.process.is_alive()[0], spare_leader=sandboxed)
     with contextlib.suppress(sh.ErrorReturnCode):
         command.wait()
 

@@ -78,17 +78,19 @@ def run_process(
     should_cancel: Callable[[], bool] = lambda: False,
     on_start: Callable[[int], None] = lambda pid: None,
     grace: float = 5.0,
+    sandboxed: bool = False,
 ) -> ProcessOutcome:
     """Run `argv` in a new session; `on_start` gets its process (and group) id,
     `on_output` stdout and stderr as they come, and b"" on every quiet poll so it can
     flush by time. Past `timeout`, or once `should_cancel()`, the whole group gets
-    SIGTERM, then SIGKILL after `grace`."""
+    SIGTERM, then SIGKILL after `grace`; `sandboxed` says `argv` is bwrap's, whose own
+    process is spared the SIGTERM (see `end_group`)."""
     process = subprocess.Popen(
         argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     on_start(process.pid)
-    with _Watched(process, on_output) as watched:
+    with _Watched(process, on_output, sandboxed) as watched:
         stopped_by = watched.follow(time.monotonic() + timeout, should_cancel, grace)
     exit_code = process.wait()
     return ProcessOutcome.stopped(stopped_by) if stopped_by else ProcessOutcome(exit_code)
@@ -97,8 +99,11 @@ def run_process(
 class _Watched:
     """A running step: its output pipe, its process group, and how it ends."""
 
-    def __init__(self, process: subprocess.Popen, on_output: Callable[[bytes], None]) -> None:
+    def __init__(
+        self, process: subprocess.Popen, on_output: Callable[[bytes], None], sandboxed: bool
+    ) -> None:
         self.process = process
+        self.sandboxed = sandboxed
         self.on_output = on_output
         self.selector = selectors.DefaultSelector()
         self.selector.register(process.stdout, selectors.EVENT_READ)
@@ -149,7 +154,10 @@ class _Watched:
 
     def stop(self, grace: float) -> None:
         # The pipe is read meanwhile: a step that prints as it dies must not block on it.
-        end_group(self.process.pid, grace, lambda: self.process.poll() is None, self.pass_output)
+        end_group(
+            self.process.pid, grace, lambda: self.process.poll() is None, self.pass_output,
+            spare_leader=self.sandboxed,
+        )  # fmt: skip
         self.process.wait()
         while self.pipe_open and self.selector.select(0):
             self.pass_output()
@@ -160,10 +168,19 @@ def end_group(
     grace: float,
     alive: Callable[[], bool],
     meanwhile: Callable[[], None] = lambda: time.sleep(0.05),
+    *,
+    spare_leader: bool = False,
 ) -> None:
     """SIGTERM to a process group, then SIGKILL once its leader is no longer `alive()` or
-    `grace` seconds have passed, whatever comes first: what it left behind goes too."""
-    kill_group(pgid, signal.SIGTERM)
+    `grace` seconds have passed, whatever comes first: what it left behind goes too.
+
+    `spare_leader` for bwrap's group: bwrap dies of SIGTERM and its sandbox at once with
+    it, so SIGTERM goes to the rest of the group (the step's processes; the sandbox's
+    init ignores it), which ends bwrap when they end. SIGKILL goes to all."""
+    if spare_leader:
+        _signal_members(pgid, signal.SIGTERM)
+    else:
+        kill_group(pgid, signal.SIGTERM)
     give_up = time.monotonic() + grace
     while alive() and time.monotonic() < give_up:
         meanwhile()
@@ -173,3 +190,20 @@ def end_group(
 def kill_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
+
+
+def _signal_members(pgid: int, signum: int) -> None:
+    """`signum` to every process of group `pgid` but its leader."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != pgid and _group_of(entry.name) == pgid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signum)
+
+
+def _group_of(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # The command name, in parentheses, may hold spaces: fields count from its end.
+            return int(stat.read().rsplit(b")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return None

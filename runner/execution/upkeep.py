@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from runner.execution.processes import kill_group
+from runner.execution.sandbox import sandbox_problem
 from runner.models import WorkerSeen
 from runner.outgoing.queue import requeue_lost
 from runner.runs.processing import process_stranded
@@ -33,14 +34,15 @@ def reap() -> None:
 
 
 def look_after(name: str, queues: str) -> None:
-    """Say this worker is alive every WORKER_BEAT_SECONDS, and every REAP_SECONDS reap
-    runs and outgoing requests that dead workers left and process deliveries that dead web
-    processes left `received`, until the process ends."""
+    """Say this worker is alive, and whether it can sandbox steps, every
+    WORKER_BEAT_SECONDS, and every REAP_SECONDS reap runs and outgoing requests that dead
+    workers left and process deliveries that dead web processes left `received`, until
+    the process ends."""
     stop = threading.Event()
     next_reap = time.monotonic() + settings.REAP_SECONDS
     while not stop.wait(min(settings.WORKER_BEAT_SECONDS, settings.REAP_SECONDS)):
         try:
-            WorkerSeen.beat(name, queues)
+            WorkerSeen.beat(name, queues, sandbox_problem())
             if time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + settings.REAP_SECONDS
                 reap()

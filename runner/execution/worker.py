@@ -19,6 +19,7 @@ from runner.config.text import counted
 from runner.execution.checkout import Checkout
 from runner.execution.database import DatabaseUnavailable, Outage
 from runner.execution.processes import ProcessOutcome, Stop, run_process
+from runner.execution.sandbox import confine, sandbox_problem
 from runner.execution.step_env import github_variables, step_environment
 from runner.execution.step_log import StepLog
 from runner.execution.stop import WORKER_STOP
@@ -97,6 +98,13 @@ class _Execution:
         self.database = database
         self.definition: RunDefinition = run.definition
         self.secrets = _secret_values(self.definition.secrets)
+        self.sandbox = self.definition.sandbox
+        if self.sandbox.enabled and (problem := sandbox_problem()):
+            raise RunError(
+                f"the sandbox cannot start: {problem}; or write sandbox: off in pipeline "
+                f"{self.definition.name} to run it without one"
+            )
+        self.root = root
         self.workspace = _workspace(self.definition, root)
         self.clone_url = _checkout_url(run, self.definition) if self.definition.checkout else ""
         event_path = root / "event.json"
@@ -148,14 +156,14 @@ class _Execution:
             outcome = self.check_out(step, on_output)
         else:
             outcome = run_process(
-                spec.argv, env=self.environment(spec.env), cwd=self.workspace,
+                self.confined(spec.argv), env=self.environment(spec.env), cwd=self.workspace,
                 on_output=on_output,
                 on_start=lambda pid: self.database.attempt(
                     lambda: lifecycle.step_started(step, pid)
                 ),
                 should_cancel=self.should_stop,
                 timeout=max(min(spec.timeout, self.remaining()), 0),
-                grace=settings.STEP_KILL_GRACE_SECONDS,
+                grace=settings.STEP_KILL_GRACE_SECONDS, sandboxed=self.sandbox.enabled,
             )  # fmt: skip
         log.end()
         # The step has ended: its output and its end are recorded, however late.
@@ -180,17 +188,40 @@ class _Execution:
         return Checkout(
             url=self.clone_url, sha=self.run.sha,
             workspace=Path(self.workspace), mirrors=Path(settings.MIRRORS_DIR),
-            env=self.environment({}, GIT_ENV), stop_reason=stop_reason, on_output=on_output,
+            env=self.git_environment(), stop_reason=stop_reason, on_output=on_output,
             on_start=lambda pid: self.database.attempt(lambda: step.record_pid(pid)),
-            grace=settings.STEP_KILL_GRACE_SECONDS,
+            grace=settings.STEP_KILL_GRACE_SECONDS, sandbox=self.sandbox,
         ).run()  # fmt: skip
+
+    def git_environment(self) -> dict[str, str]:
+        """A step's environment, with the server's HOME: its SSH and git settings reach a
+        private repository (the sandbox shows git only those)."""
+        env = self.environment({}, GIT_ENV)
+        return {**env, "HOME": os.environ.get("HOME", env["HOME"])}
+
+    def confined(self, argv: list[str]) -> list[str]:
+        """A step's command line, in its sandbox unless its pipeline has none."""
+        if not self.sandbox.enabled:
+            return argv
+        # What it may write of hookrunner's own: its run's folder (workspace, HOME, event).
+        return confine(
+            argv, self.sandbox, cwd=self.workspace, writable=[str(self.root)],
+            workdir=self.definition.workdir,
+        )  # fmt: skip
 
     def environment(
         self, step_env: dict[str, str], defaults: dict[str, str] | None = None
     ) -> dict[str, str]:
-        """What a step sees; `defaults` are there unless the pipeline's env sets them."""
+        """What a step sees; `defaults` are there unless the pipeline's env sets them.
+        A sandboxed step's HOME is its run's own, fresh for each run."""
         pipeline_env = {**(defaults or {}), **self.definition.env}
-        return step_environment(os.environ, pipeline_env, step_env, self.secrets, self.github)
+        server = {**os.environ, "HOME": str(self.home())} if self.sandbox.enabled else os.environ
+        return step_environment(server, pipeline_env, step_env, self.secrets, self.github)
+
+    def home(self) -> Path:
+        home = self.root / "home"
+        home.mkdir(exist_ok=True)
+        return home
 
     def ending(
         self, spec: StepSpec, outcome: ProcessOutcome, bounded_by_pipeline: bool

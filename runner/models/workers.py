@@ -12,6 +12,8 @@ class WorkerSeen(models.Model):
     queues = models.CharField(max_length=500)
     started_at = models.DateTimeField(db_default=Now())
     seen_at = models.DateTimeField(db_default=Now(), db_index=True)
+    # Why it cannot sandbox steps (bwrap missing or refused), as it last found; "" if it can.
+    sandbox_problem = models.TextField(blank=True, default="")
 
     class Meta:
         verbose_name = "worker"
@@ -20,7 +22,10 @@ class WorkerSeen(models.Model):
         return self.name
 
     @classmethod
-    def beat(cls, name: str, queues: str) -> None:
+    def beat(cls, name: str, queues: str, sandbox_problem: str = "") -> None:
         # One UPDATE every beat; the row is created only by the first.
-        if not cls.objects.filter(name=name).update(queues=queues, seen_at=timezone.now()):
-            cls.objects.create(name=name, queues=queues)
+        found = cls.objects.filter(name=name).update(
+            queues=queues, seen_at=timezone.now(), sandbox_problem=sandbox_problem
+        )
+        if not found:
+            cls.objects.create(name=name, queues=queues, sandbox_problem=sandbox_problem)

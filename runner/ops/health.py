@@ -2,9 +2,10 @@
 
 For load balancers and monitoring; always on and public. 200 whenever the database
 answers, with "status" "ok" or "degraded" (the receiver still works, but runs may wait:
-pipelines.yaml is invalid, no worker is alive, a queue waits too long or no live worker
-takes it); 503 with "fail" when the database does not answer. It tells no secret and
-no host, user, worker or database name; the database driver's error goes to the log.
+pipelines.yaml is invalid, no worker is alive, a live worker cannot sandbox steps, a
+queue waits too long or no live worker takes it); 503 with "fail" when the database does
+not answer. It tells no secret and no host, user, worker or database name; the database
+driver's error goes to the log.
 README ("Monitoring") lists what it does show.
 """
 
@@ -44,6 +45,13 @@ def queued_by_queue() -> QuerySet:
     )
 
 
+def sandbox_problems(now: datetime) -> list[str]:
+    """What keeps live workers from sandboxing steps (bwrap missing, say), each once, as
+    `health` finds it."""
+    found = workers_alive_since(now).exclude(sandbox_problem="")
+    return sorted(set(found.values_list("sandbox_problem", flat=True)))
+
+
 def takes_queue(queues: str, queue: str) -> bool:
     """Whether a worker started with --queues `queues` runs the runs of `queue`."""
     names = {name.strip() for name in queues.split(",")}
@@ -73,7 +81,7 @@ def health() -> dict[str, Any]:
     now = timezone.now()
     try:
         queued = [(queue, n, _seconds(oldest, now)) for queue, n, oldest in queued_by_queue()]
-        alive = list(workers_alive_since(now).values_list("queues", flat=True))
+        workers = list(workers_alive_since(now).values_list("queues", "sandbox_problem"))
         last_seen = WorkerSeen.objects.aggregate(last=Max("seen_at"))["last"]
     except DatabaseError as error:
         logger.warning("health: the database did not answer: %s", error)
@@ -84,6 +92,7 @@ def health() -> dict[str, Any]:
             oldest_queued_seconds=None,
             queues=None,
             workers=None,
+            sandbox=None,
         )
         problems.insert(0, "the database does not answer")
         return report
@@ -93,11 +102,15 @@ def health() -> dict[str, Any]:
     report["queues"] = {
         queue: {"queued": n, "oldest_queued_seconds": age} for queue, n, age in queued
     }
+    alive = [queues for queues, _ in workers]
     report["workers"] = {
         "alive": len(alive),
         "queues": sorted(set(alive)),
         "last_seen_seconds_ago": _seconds(last_seen, now) if last_seen else None,
     }
+    unsandboxed = sorted({problem for _, problem in workers if problem})
+    report["sandbox"] = unsandboxed[0] if unsandboxed else OK
+    problems.extend(f"a worker cannot sandbox steps: {problem}" for problem in unsandboxed)
     if not alive:
         silent = f"{settings.HEALTH_WORKER_SILENT_SECONDS:g}"
         problems.append(f"no worker has said it is alive in the last {silent} s")

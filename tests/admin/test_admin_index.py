@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from runner.models import Delivery, Run
-from tests.rows import make_delivery, make_run
+from runner.models import Delivery, Run, WorkerSeen
+from tests.rows import make_delivery, make_run, seen_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +122,21 @@ def test_index_keeps_the_broken_pipelines_warning_above_the_last_runs(
     warning = html.index("has errors, so the last valid configuration stays in force")
     assert warning < html.index('id="last-runs"')
     assert "repositories: lists no repository" in html
+
+
+def test_every_admin_page_says_when_a_live_worker_cannot_sandbox_steps(admin_client, client):
+    problem = "bubblewrap is not installed (bwrap was not found): apt-get install bubblewrap"
+    seen_worker("box:1", "*")
+    WorkerSeen.objects.update(sandbox_problem=problem)
+    for page in ("admin:index", "admin:runner_run_changelist"):
+        html = admin_client.get(reverse(page)).text
+        assert (
+            f"A worker cannot sandbox steps, so sandboxed pipelines fail at start: {problem}"
+            in html
+        )
+    assert problem not in client.get(reverse("admin:login")).text
+
+
+def test_no_sandbox_warning_while_every_live_worker_can_sandbox(admin_client):
+    seen_worker("box:1", "*")
+    assert "cannot sandbox steps" not in admin_client.get(reverse("admin:index")).text

@@ -121,6 +121,31 @@ def test_run_page_links_its_delivery_and_shows_the_definition_it_ran(admin_clien
     assert "&quot;name&quot;: &quot;greet&quot;" in html
 
 
+def test_run_page_says_its_run_was_sandboxed_and_what_the_sandbox_added(
+    admin_client, pipelines, push
+):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          sandbox: {network: false}
+          steps: [{name: s, run: 'true'}]
+        """)
+    (run,) = push()
+    assert "<th>sandbox</th><td>on; no network</td>" in admin_client.get(page_of(run)).text
+
+
+def test_run_page_marks_a_run_without_a_sandbox(admin_client, pipelines, push):
+    pipelines("""\
+        ci:
+          on: {push: null}
+          sandbox: off
+          steps: [{name: s, run: 'true'}]
+        """)
+    (run,) = push()
+    html = admin_client.get(page_of(run)).text
+    assert '<strong class="hr-unsandboxed">off: its steps could read hookrunner' in html
+
+
 def test_run_page_links_the_previous_run_of_the_same_pipeline_and_branch(admin_client, queued):
     first, second = queued(2)
     assert (

@@ -95,14 +95,12 @@ def lines_shown(page: Page, step_id: int) -> list[int]:
 def test_a_person_watches_a_run_live_and_cancels_it(
     live_server, pipelines, post_delivery, worker_processes, tmp_path
 ):
-    pgid_file = tmp_path / "pgid"
-    pipelines(f"""\
+    path = pipelines("""\
         ci:
-          on: {{push: null}}
+          on: {push: null}
           steps:
             - name: count
               run: |
-                echo $$ > {pgid_file}
                 for i in $(seq 1 1000); do echo "line $i"; sleep 0.3; done
             - name: after
               run: echo never
@@ -110,10 +108,10 @@ def test_a_person_watches_a_run_live_and_cancels_it(
     get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
     (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
     worker_processes.start(
-        worker_environment(tmp_path / "pipelines.yaml", tmp_path / "workspaces"),
+        worker_environment(path, tmp_path / "workspaces"),
         log=tmp_path / "worker.log",
     )
-    pgid = worker_processes.wait_for_group(pgid_file)
+    pgid = worker_processes.wait_for_group(run_id, "count")
     # Opened before the steps exist, the page reloads itself once they do: wait for them.
     step = wait_for(
         lambda: Step.objects.filter(run_id=run_id, name="count", pid=pgid).first(), "step stored"

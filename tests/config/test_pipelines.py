@@ -374,6 +374,7 @@ def test_a_runs_definition_holds_what_the_worker_needs():
         "token_env": "",
         "notify": [],
         "concurrency": {"group": "prod", "cancel_in_progress": False},
+        "sandbox": {"enabled": True, "writable": [], "readonly": [], "network": True},
     }
 
 

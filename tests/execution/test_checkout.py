@@ -8,6 +8,7 @@ import pytest
 from runner.execution.checkout import mirror_name
 from tests.conftest import SignedDelivery, alive, executed, output_of
 from tests.rows import Origin, git
+from tests.worker_processes import processes_running
 
 pytestmark = pytest.mark.django_db
 
@@ -126,12 +127,14 @@ def test_checkout_that_hangs_is_stopped_with_its_whole_process_group(
 ):
     settings.STEP_KILL_GRACE_SECONDS = 1
     pid_file = tmp_path / "ssh.pid"
-    # git runs GIT_SSH_COMMAND through a shell; this "ssh" never answers.
+    # git runs GIT_SSH_COMMAND through a shell; this "ssh" never answers. Unsandboxed, so
+    # that its pid is the host's.
     pipelines(f"""\
         ci:
           on: {{push: null}}
           checkout: true
           timeout: 2s
+          sandbox: off
           env: {{GIT_SSH_COMMAND: 'echo $$ > {pid_file}; exec sleep 300 #'}}
           steps: [{{name: read, run: cat README}}]
         """)
@@ -142,3 +145,21 @@ def test_checkout_that_hangs_is_stopped_with_its_whole_process_group(
     )
     assert run.steps.first().status == "timed_out"
     assert not alive(int(pid_file.read_text()))
+
+
+def test_sandboxed_checkout_that_hangs_leaves_nothing_running(pipelines, push_commit, settings):
+    settings.STEP_KILL_GRACE_SECONDS = 1
+    pipelines("""\
+        ci:
+          on: {push: null}
+          checkout: true
+          timeout: 2s
+          env: {GIT_SSH_COMMAND: 'exec sleep 300.617 #'}
+          steps: [{name: read, run: cat README}]
+        """)
+    run = push_commit("0" * 40, clone_url="ssh://git@example.invalid/acme/webapp.git")
+    assert (run.status, run.detail) == (
+        "timed_out",
+        "pipeline timed out after 2s, in step checkout",
+    )
+    assert processes_running("sleep 300.617") == []

@@ -60,6 +60,7 @@ def executions(pipelines, tmp_path) -> Path:
         """\
         once:
           on: {push: {branches: main}}
+          sandbox: off  # $PPID is the worker only outside a sandbox
           steps:
             - name: record
               run: |
@@ -70,6 +71,7 @@ def executions(pipelines, tmp_path) -> Path:
         serial:
           on: {push: {branches: serial}}
           concurrency: serial
+          sandbox: off
           steps:
             - name: record
               run: |

@@ -318,15 +318,15 @@ def test_step_timeout_kills_the_children_it_left_in_the_background(
     pipelines, push, settings, tmp_path
 ):
     settings.STEP_KILL_GRACE_SECONDS = 1
-    pipelines(f"""\
+    pipelines("""\
         ci:
-          on: {{push: null}}
+          on: {push: null}
           steps:
-            - {{name: hang, run: 'echo $$ > {tmp_path}/pgid; sleep 300 & sleep 300', timeout: 1s}}
+            - {name: hang, run: 'sleep 300 & sleep 300', timeout: 1s}
         """)
     (run,) = push()
     assert run.status == "timed_out"
-    assert wait_until_empty(int((tmp_path / "pgid").read_text()))
+    assert wait_until_empty(run.steps.get().pid)
 
 
 def wait_until_empty(pgid: int) -> bool:
@@ -370,16 +370,16 @@ def test_pipeline_timeout_kills_the_children_left_in_the_background(
     pipelines, push, settings, tmp_path
 ):
     settings.STEP_KILL_GRACE_SECONDS = 1
-    pipelines(f"""\
+    pipelines("""\
         ci:
-          on: {{push: null}}
+          on: {push: null}
           timeout: 2s
           steps:
-            - {{name: hang, run: 'echo $$ > {tmp_path}/pgid; sleep 300 & sleep 300'}}
+            - {name: hang, run: 'sleep 300 & sleep 300'}
         """)
     (run,) = push()
     assert (run.status, run.detail) == ("timed_out", "pipeline timed out after 2s, in step hang")
-    assert wait_until_empty(int((tmp_path / "pgid").read_text()))
+    assert wait_until_empty(run.steps.get().pid)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -387,16 +387,19 @@ def test_cancel_in_progress_stops_the_running_run_of_the_group_and_says_why(
     pipelines, post_delivery, settings, tmp_path
 ):
     settings.STEP_KILL_GRACE_SECONDS = 1
+    shared = tmp_path / "shared"
+    shared.mkdir()
     # The first run of the group hangs; the next one finds the marker and is quick.
     pipelines(f"""\
         deploy:
           on: {{push: null}}
           concurrency: {{group: production, cancel_in_progress: true}}
+          sandbox: {{writable: {shared}}}
           steps:
             - name: ship
               run: |
-                test -e {tmp_path}/first && exit 0
-                touch {tmp_path}/first; echo $$ > {tmp_path}/pgid
+                test -e {shared}/first && exit 0
+                touch {shared}/first
                 echo started; sleep 60
         """)
     (older_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
@@ -410,5 +413,5 @@ def test_cancel_in_progress_stops_the_running_run_of_the_group_and_says_why(
         "cancelled",
         f"cancelled by run {newer_id}, newer in concurrency group production during step ship",
     )
-    assert wait_until_empty(int((tmp_path / "pgid").read_text()))
+    assert wait_until_empty(older.steps.get().pid)
     assert executed(newer_id).status == "succeeded"

@@ -35,6 +35,7 @@ def executions(pipelines, tmp_path) -> Path:
         """\
         once:
           on: {push: null}
+          sandbox: off  # $PPID is the worker only outside a sandbox
           steps:
             - name: record
               run: |

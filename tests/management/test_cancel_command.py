@@ -10,9 +10,15 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from runner.models import Run, Step
+from runner.models import Run
 from tests.conftest import SignedDelivery
-from tests.worker_processes import BASE_DIR, group_members, wait_for, worker_environment
+from tests.worker_processes import (
+    BASE_DIR,
+    SANDBOX_PROCESSES,
+    group_members,
+    wait_for,
+    worker_environment,
+)
 
 
 def cancel(*run_ids: int | str) -> tuple[str, str]:
@@ -83,7 +89,7 @@ def test_at_least_one_run_id_is_needed():
 
 @pytest.fixture
 def worker_env(pipelines, tmp_path) -> dict[str, str]:
-    return worker_environment(tmp_path / "pipelines.yaml", tmp_path / "workspaces")
+    return worker_environment(tmp_path / "config" / "pipelines.yaml", tmp_path / "workspaces")
 
 
 @pytest.fixture
@@ -104,21 +110,21 @@ def group_exists(pgid: int) -> bool:
 def test_cancel_command_stops_a_running_step_and_its_whole_process_group(
     pipelines, post_delivery, worker, worker_env, worker_processes, tmp_path
 ):
-    pgid_file = tmp_path / "pgid"
-    pipelines(f"""\
+    pipelines("""\
         ci:
-          on: {{push: null}}
+          on: {push: null}
           steps:
             - name: hang
-              run: echo $$ > {pgid_file}; sleep 300 & sleep 300
+              run: sleep 300 & sleep 300
             - name: after
               run: echo never
         """)
     (run_id,) = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
-    pgid = worker_processes.wait_for_group(pgid_file)
-    wait_for(lambda: len(group_members(pgid)) == 3, "the shell and both sleeps running")
-    # The shell may write its pid before the worker has stored it.
-    wait_for(lambda: Step.objects.filter(run_id=run_id, name="hang", pid=pgid).exists(), "pid")
+    pgid = worker_processes.wait_for_group(run_id, "hang")
+    wait_for(
+        lambda: len(group_members(pgid)) == 3 + SANDBOX_PROCESSES,
+        "the shell and both sleeps running",
+    )
 
     cancelled = subprocess.run(
         [sys.executable, "manage.py", "cancel", str(run_id)],

@@ -31,6 +31,24 @@ def test_check_pipelines_summarises_a_valid_file(capsys):
     assert "    deploy: push (branches main); 1 step; timeout 3600s; queue deploy" in output
 
 
+def test_check_pipelines_warns_of_each_pipeline_without_a_sandbox(tmp_path, capsys):
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(
+        TEST_PIPELINES.read_text().replace(
+            "      deploy:\n", "      deploy:\n        sandbox: off\n"
+        )
+    )
+    call_command("check_pipelines", str(path))
+    captured = capsys.readouterr()
+    assert "    deploy: push (branches main); 1 step; timeout 3600s; queue deploy" in captured.out
+    assert "; sandbox off" in captured.out
+    assert captured.err.splitlines() == [
+        "warning: acme/webapp deploy: sandbox: off: its steps run outside a sandbox, where "
+        "they can read hookrunner's secrets, database and configuration, other runs' "
+        "workspaces and every mirror, and leave processes running (docs/sandbox.md)"
+    ]
+
+
 def test_check_pipelines_lists_every_problem_and_exits_1(broken_file, capsys):
     with pytest.raises(SystemExit) as exited:
         call_command("check_pipelines", str(broken_file))

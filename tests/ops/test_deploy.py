@@ -187,6 +187,31 @@ def test_units_are_hardened_restart_on_failure_and_read_the_env_file(staged):
             assert found["WantedBy"] == ["multi-user.target"], name
 
 
+# Settings that keep an unprivileged bwrap from starting a sandbox: no user namespaces, or
+# a /proc partly covered, which the kernel will then not mount afresh.
+SANDBOX_BREAKERS = ("RestrictNamespaces", "PrivateUsers", "ProtectKernelTunables", "ProtectProc",
+                    "ProcSubset")  # fmt: skip
+
+
+def test_the_worker_unit_lets_bwrap_build_its_sandboxes(staged):
+    found = unit_settings((staged / UNITS / "hookrunner-worker@.service").read_text())
+    assert [name for name in SANDBOX_BREAKERS if name in found] == []
+
+
+def test_an_unprivileged_bwrap_cannot_mount_proc_once_part_of_it_is_covered():
+    # What ProtectKernelTunables=true does (it remounts /proc/sys read-only), in a mount
+    # namespace of this test's own; the worker runs as the unprivileged user hookrunner.
+    as_unprivileged = "runuser -u nobody -- bwrap --ro-bind / / --unshare-pid --proc /proc true"
+    covered = "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && "
+    plain = subprocess.run(["unshare", "-m", "sh", "-c", as_unprivileged], capture_output=True)
+    refused = subprocess.run(
+        ["unshare", "-m", "sh", "-c", covered + as_unprivileged], capture_output=True
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert refused.returncode != 0
+    assert b"Can't mount proc" in refused.stderr
+
+
 def test_stop_timeouts_outlast_the_graceful_stops(staged):
     worker = unit_settings((staged / UNITS / "hookrunner-worker@.service").read_text())
     # The worker's own stop: the step's grace, then its kill grace, then recording it.

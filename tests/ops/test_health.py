@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from runner.models import WorkerSeen
 from runner.ops import health
 from tests.rows import database_down, seen_worker, timed_run
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 KEYS = {
     "status",
+    "sandbox",
     "problems",
     "database",
     "pipelines",
@@ -51,8 +53,19 @@ def test_ok_with_a_live_worker_and_nothing_waiting(client):
             "queues": ["*"],
             "last_seen_seconds_ago": body["workers"]["last_seen_seconds_ago"],
         },
+        "sandbox": "ok",
     }
     assert 2 <= body["workers"]["last_seen_seconds_ago"] < 10
+
+
+def test_degraded_when_a_live_worker_cannot_sandbox_steps(client):
+    seen_worker("box:1", "*", ago=2)
+    seen_worker("box:2", "*", ago=2)
+    problem = "bubblewrap is not installed (bwrap was not found): apt-get install bubblewrap"
+    WorkerSeen.objects.filter(name="box:2").update(sandbox_problem=problem)
+    status, body = get_health(client)
+    assert (status, body["status"], body["sandbox"]) == (200, "degraded", problem)
+    assert body["problems"] == [f"a worker cannot sandbox steps: {problem}"]
 
 
 def test_queued_runs_are_counted_per_queue_with_the_oldest_age(client, settings):

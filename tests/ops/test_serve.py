@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from runner.ops.local_setup import AdminLogin, ensure_admin_login, ensure_secret_file
 from runner.ops.supervisor import Backoff
 from tests.conftest import SignedDelivery
-from tests.worker_processes import group_members, wait_for
+from tests.worker_processes import SANDBOX_PROCESSES, group_members, group_of, wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 # What tells serve's two children apart in their command lines.
@@ -386,12 +386,14 @@ def test_ctrl_c_stops_everything_cleanly_and_a_given_secret_is_used(tmp_path):
     assert server.stop(signal.SIGINT, whole_group=True) == 0
 
 
-def pipelines_with_steps(tmp_path: Path, *steps: str) -> Path:
-    """A pipelines file running `steps` (YAML flow mappings) on every push to acme/webapp."""
+def pipelines_with_steps(tmp_path: Path, *steps: str, writable: Path | None = None) -> Path:
+    """A pipelines file running `steps` (YAML flow mappings) on every push to acme/webapp,
+    whose sandbox lets them write to `writable`."""
     path = tmp_path / "pipelines.yaml"
+    sandbox = f"        sandbox: {{writable: {writable}}}\n" if writable else ""
     path.write_text(
         "repositories:\n  acme/webapp:\n    pipelines:\n      ci:\n"
-        "        on: {push: null}\n        steps:\n"
+        f"        on: {{push: null}}\n{sandbox}        steps:\n"
         + "".join(f"          - {step}\n" for step in steps)
     )
     return path
@@ -404,12 +406,15 @@ def runs_and_steps(data_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[st
     return runs, steps
 
 
-def test_ctrl_c_gives_a_running_step_its_grace_once(tmp_path):
-    started, finished = tmp_path / "started", tmp_path / "finished"
+def test_ctrl_c_gives_a_running_step_its_grace_once(tmp_path, tmp_path_factory):
+    # Outside tmp_path, which is the server's data folder, hidden from steps.
+    marks = tmp_path_factory.mktemp("marks")
+    started, finished = marks / "started", marks / "finished"
     pipelines = pipelines_with_steps(
         tmp_path,
         f"{{name: short, run: 'touch {started}; sleep 1; touch {finished}'}}",
         "{name: later, run: echo never}",
+        writable=marks,
     )
     server = Server(tmp_path, PIPELINES_FILE=str(pipelines), WORKER_STOP_GRACE_SECONDS="5")
     try:
@@ -430,20 +435,22 @@ def test_ctrl_c_gives_a_running_step_its_grace_once(tmp_path):
 
 
 def test_a_second_ctrl_c_cancels_a_running_step_at_once_leaving_no_process_behind(tmp_path):
-    pgid_file = tmp_path / "pgid"
-    pipelines = pipelines_with_steps(
-        tmp_path, f"{{name: hang, run: 'echo $$ > {pgid_file}; sleep 300 & sleep 300'}}"
-    )
+    pipelines = pipelines_with_steps(tmp_path, "{name: hang, run: 'sleep 300.3 & sleep 300.3'}")
     server = Server(tmp_path, PIPELINES_FILE=str(pipelines), WORKER_STOP_GRACE_SECONDS="600")
     try:
         assert server.post(SignedDelivery.of_fixture("push__branch", secret=server.secret())) == 202
-        pgid = int(wait_for(lambda: pgid_file.exists() and pgid_file.read_text(), "step", 30))
-        wait_for(lambda: len(group_members(pgid)) == 3, "the shell and both sleeps running")
+        pgid = group_of("sleep 300.3")
+        wait_for(
+            lambda: len(group_members(pgid)) == 3 + SANDBOX_PROCESSES,
+            "the shell and both sleeps running",
+        )
         children = list(children_of(server.process.pid))
         os.killpg(server.process.pid, signal.SIGINT)
         server.wait_for_output("a running step gets 600.0s to finish")
         time.sleep(1)
-        assert len(group_members(pgid)) == 3, "the step was cancelled before its grace was over"
+        assert len(group_members(pgid)) == 3 + SANDBOX_PROCESSES, (
+            "the step was cancelled before its grace was over"
+        )
         second = time.monotonic()
         assert server.stop(signal.SIGINT, whole_group=True) == 0
         assert time.monotonic() - second < 10

@@ -16,27 +16,42 @@ from runner.models import Run, Step
 from runner.runs import lifecycle
 from runner.runs.reaper import reap_stale_runs
 from tests.conftest import SignedDelivery, alive
-from tests.worker_processes import wait_for_running_step, wait_for_status, worker_environment
+from tests.worker_processes import (
+    group_members,
+    wait_for,
+    wait_for_running_step,
+    wait_for_status,
+    worker_environment,
+)
+
+HANGING = """\
+    repositories:
+      acme/webapp:
+        pipelines:
+          ci:
+            on: {push: null}
+            steps:
+              - {name: hang, run: echo started; sleep 60}
+              - {name: after, run: echo never}
+    """
 
 
 @pytest.fixture
 def hanging_pipeline(settings, tmp_path):
     path = tmp_path / "pipelines.yaml"
-    path.write_text(
-        textwrap.dedent("""\
-            repositories:
-              acme/webapp:
-                pipelines:
-                  ci:
-                    on: {push: null}
-                    steps:
-                      - {name: hang, run: echo started; sleep 60}
-                      - {name: after, run: echo never}
-            """)
-    )
+    path.write_text(textwrap.dedent(HANGING))
     settings.PIPELINES_FILE = path
     settings.WORKSPACES_DIR = tmp_path / "workspaces"
     return path
+
+
+@pytest.fixture
+def unsandboxed_hanging_pipeline(hanging_pipeline):
+    text = textwrap.dedent(HANGING).replace(
+        "on: {push: null}", "on: {push: null}\n        sandbox: off"
+    )
+    hanging_pipeline.write_text(text)
+    return hanging_pipeline
 
 
 def queued_run(post_delivery) -> Run:
@@ -95,7 +110,7 @@ def test_leftover_process_group_on_this_host_is_killed(post_delivery, hanging_pi
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_killed_mid_run_is_marked_lost_by_the_next_worker_and_its_step_killed(
+def test_a_sandboxed_step_dies_with_its_killed_worker_whose_run_the_next_marks_lost(
     post_delivery, hanging_pipeline, tmp_path, worker_processes
 ):
     run = queued_run(post_delivery)
@@ -105,7 +120,28 @@ def test_worker_killed_mid_run_is_marked_lost_by_the_next_worker_and_its_step_ki
     worker_processes.register_group(step.pid)
     worker.kill()
     worker.wait()
-    assert alive(step.pid), "the step outlives its killed worker until it is reaped"
+    # bwrap --die-with-parent: the sandbox ends with its worker, a moment later.
+    wait_for(lambda: group_members(step.pid) == [], "the step's processes gone")
+    restarted = worker_processes.start({**env, "RUN_STALE_SECONDS": "1", "REAP_SECONDS": "0.5"})
+    run = wait_for_status(run, "error")
+    worker_processes.stop(restarted)
+    assert run.detail.startswith(f"worker lost: {socket.gethostname()}:{worker.pid} ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_run_is_marked_lost_by_the_next_worker_and_its_step_killed(
+    post_delivery, unsandboxed_hanging_pipeline, tmp_path, worker_processes
+):
+    run = queued_run(post_delivery)
+    env = worker_environment(
+        unsandboxed_hanging_pipeline, tmp_path / "workspaces", RUN_HEARTBEAT_SECONDS=0.2
+    )
+    worker = worker_processes.start(env)
+    step = wait_for_running_step(run)
+    worker_processes.register_group(step.pid)
+    worker.kill()
+    worker.wait()
+    assert alive(step.pid), "an unsandboxed step outlives its killed worker until reaped"
     restarted = worker_processes.start({**env, "RUN_STALE_SECONDS": "1", "REAP_SECONDS": "0.5"})
     run = wait_for_status(run, "error")
     worker_processes.stop(restarted)

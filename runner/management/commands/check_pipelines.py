@@ -37,6 +37,17 @@ class Command(BaseCommand):
             self.stdout.write(f"  {entry.pattern} ({secret})")
             for pipeline in entry.pipelines:
                 self.stdout.write(f"    {pipeline.name}: {describe(pipeline)}")
+        for entry in config.repositories:
+            for pipeline in entry.pipelines:
+                if not pipeline.sandbox.enabled:
+                    self.stderr.write(f"warning: {entry.pattern} {pipeline.name}: {UNSANDBOXED}")
+
+
+UNSANDBOXED = (
+    "sandbox: off: its steps run outside a sandbox, where they can read hookrunner's "
+    "secrets, database and configuration, other runs' workspaces and every mirror, and "
+    "leave processes running (docs/sandbox.md)"
+)
 
 
 def describe(pipeline: Pipeline) -> str:
@@ -57,7 +68,7 @@ def describe(pipeline: Pipeline) -> str:
         parts.append(f"concurrency group {pipeline.concurrency.group}")
     if pipeline.forks:
         parts.append("runs forks")
-    return "; ".join(parts)
+    return "; ".join([*parts, *pipeline.sandbox.described()])
 
 
 def patterns(name: str, globs) -> str:

@@ -8,6 +8,7 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS
 from django_tasks_db.management.commands import db_worker
 
+from runner.execution.sandbox import sandbox_problem
 from runner.execution.task_loop import GracefulWorker
 from runner.execution.upkeep import look_after, reap
 from runner.execution.worker import worker_name
@@ -24,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, queues: str, interval: float, batch: bool, **options) -> None:
         reap()
-        WorkerSeen.beat(worker_name(), queues)
+        WorkerSeen.beat(worker_name(), queues, sandbox_problem())
         if not batch:
             threading.Thread(
                 target=look_after, args=(worker_name(), queues), daemon=True, name="upkeep"
