@@ -29,16 +29,22 @@ BWRAP := /usr/bin/bwrap
 
 .PHONY: run test browser lint format clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt
+# `make run` installs what hookrunner runs with; `make test` adds the test and lint tools
+# (Playwright alone is about half of a full .venv).
+$(BIN)/.runtime: pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { \
 		echo "hookrunner needs Python 3.12 or newer, and none was found."; \
 		echo "Install one (e.g. 'apt install python3.12 python3.12-venv', or 'pyenv install 3.13')"; \
 		echo "or name it: make PYTHON=/path/to/python3.12 ..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	@touch $@
+
+$(BIN)/.installed: $(BIN)/.runtime
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
-run: $(BIN)/.installed $(BWRAP)
+run: $(BIN)/.runtime $(BWRAP)
 	$(BIN)/python manage.py serve
 
 test: $(BIN)/.installed browser $(SYSTEMD_ANALYZE) $(NGINX) $(BWRAP)

@@ -5,21 +5,33 @@ Python: it verifies the signature, stores the delivery and its runs in one trans
 says 202; the runs themselves happen in the workers. Figures: bench/README.md.
 """
 
-import os
+import sys
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+from django.core.exceptions import ImproperlyConfigured
+
+# Importable as the application is: gunicorn puts its working directory on sys.path first.
+from runner.config.env import env_int, env_str
+
+# Read as settings.py reads its settings: an empty value is unset (an empty HOST would
+# listen on every interface), and a malformed one stops gunicorn with one line naming it
+# instead of gunicorn's "Failed to read config file" and a traceback.
+try:
+    bind = env_str("HOST", "127.0.0.1") + ":" + env_str("PORT", "8000")
+    # One process on SQLite (its writes are serialised in-process): measured, two
+    # processes waiting on SQLite's lock gave p99 749 ms against under 50 ms. On
+    # PostgreSQL, about one process per core, each with its own interpreter lock.
+    workers = env_int("WEB_WORKERS", 1)
+    # Measured with bench/receiver.py on 2 cores: 4 threads beat 8 (less contention for
+    # the interpreter lock) at concurrency 8 and 32 alike.
+    threads = env_int("WEB_THREADS", 4)
+    accesslog = env_str("ACCESS_LOG") or None
+except ImproperlyConfigured as error:
+    sys.exit(str(error))
 # gthread: measured to answer slow-closing clients without the sync worker's 2 s waits; a
 # request's own waits (the commit's fsync, a slow upload) hold one thread, not the process.
 # No gevent/eventlet: nothing here waits long enough to pay for monkey-patching Django's
 # database drivers.
 worker_class = "gthread"
-# One process on SQLite (its writes are serialised in-process): measured, two processes
-# waiting on SQLite's lock gave p99 749 ms against under 50 ms. On PostgreSQL, about one
-# process per core, each with its own interpreter lock.
-workers = int(os.environ.get("WEB_WORKERS", "1"))
-# Measured with bench/receiver.py on 2 cores: 4 threads beat 8 (less contention for the
-# interpreter lock) at concurrency 8 and 32 alike.
-threads = int(os.environ.get("WEB_THREADS", "4"))
 # A request still running after this is stuck: its worker process is restarted.
 timeout = 30
 # On SIGTERM (systemctl stop), requests get this long; the unit's TimeoutStopSec is 30.
@@ -31,6 +43,5 @@ keepalive = 5
 control_socket_disable = True
 # X-Forwarded-Proto is believed from FORWARDED_ALLOW_IPS (gunicorn's own variable, default
 # 127.0.0.1 and ::1: a proxy on this machine), so Django sees HTTPS behind deploy/nginx.conf.
-accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
 wsgi_app = "runner.wsgi:application"

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -18,7 +19,6 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG")
 SECRET_KEY_FILE = DATA_DIR / "django-secret-key"
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY", SECRET_KEY_FILE)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 WEBHOOK_SECRET_FILE = DATA_DIR / "webhook-secret"
 WEBHOOK_SECRET = env_secret("WEBHOOK_SECRET", WEBHOOK_SECRET_FILE)
@@ -74,6 +74,11 @@ GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com").rstrip("/")
 # Where people reach hookrunner (https://ci.example.com): links to a run's page in commit
 # statuses and notifications. Unset, they carry no link.
 PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
+# The host names requests may carry: unset, this machine's loopback names and PUBLIC_URL's.
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS",
+    ["127.0.0.1", "localhost", "[::1]", *filter(None, [urlsplit(PUBLIC_URL).hostname])],
+)
 # Each status or notification is tried up to OUTGOING_ATTEMPTS times on 5xx answers and
 # network errors, OUTGOING_RETRY_SECONDS after the first failure, doubling (2, 4, 8, 16 s);
 # a 4xx gives up at once. Waits GitHub's rate limits ask for do not count, up to
@@ -110,6 +115,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it answers a request for a host not in ALLOWED_HOSTS, and says so.
+    "runner.receiver.hosts.RefusedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,7 +189,15 @@ TEMPLATES = [
 
 
 def database_from_url(url: str) -> dict:
-    database = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    try:
+        database = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    except ValueError:
+        # Not the URL, which holds the password, nor dj_database_url's words, which
+        # suggest registering a backend.
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not a database URL: use postgres://USER:PASSWORD@HOST:PORT/NAME "
+            "(with the password's special characters %-quoted) or sqlite:////PATH"
+        ) from None
     if database["ENGINE"] == "django.db.backends.sqlite3":
         # Measured: without these a receiver and a worker writing at once hit
         # "database is locked"; keeping connections saves the WAL checkpoint per request.
@@ -216,6 +231,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 
+# Taken in either case; logging itself knows only the upper-case names.
+_log_level = env_str("LOG_LEVEL", "INFO")
+if _log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={_log_level!r} is not a log level (DEBUG, INFO, WARNING, ERROR)"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -229,7 +250,7 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "runner": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+        "runner": {"handlers": ["console"], "level": _log_level.upper()},
         # Django logs a view's unhandled error (its 500, with the traceback) only here, and
         # writes it itself only with DEBUG on; its 4xx warnings are left out.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},

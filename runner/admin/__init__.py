@@ -7,5 +7,7 @@ from runner.admin import deliveries, index, rejections, runs, workers
 
 admin.site.site_header = admin.site.site_title = "hookrunner"
 admin.site.index_title = "Deliveries and runs"
+# Admin is the whole site (/ redirects to it): a "View site" link would lead back here.
+admin.site.site_url = None
 
 __all__ = ["deliveries", "index", "rejections", "runs", "workers"]

@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from runner.admin.common import ReadOnly, ReadOnlyAdmin
 from runner.config.github import BadDelivery
+from runner.config.pipelines import AmbiguousPipelines
 from runner.config.pipelines_file import PipelinesError
 from runner.config.text import counted
 from runner.models import Delivery, Run
@@ -111,7 +112,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
                 # No configuration was ever valid: every other delivery would fail alike.
                 self.message_user(request, f"nothing replayed: {error}", messages.ERROR)
                 return
-            except (NotReplayable, BadDelivery) as error:
+            except (NotReplayable, BadDelivery, AmbiguousPipelines) as error:
                 self._tell(request, delivery, f"not replayed: {error}", messages.WARNING)
                 continue
             level = messages.SUCCESS if result.run_ids else messages.WARNING

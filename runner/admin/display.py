@@ -1,6 +1,8 @@
-"""How runs and steps look in admin: status badges that read without colour too."""
+"""How runs and steps look in admin: status badges that read without colour too, and
+commit links."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -9,6 +11,9 @@ from runner.config.github import short_ref
 from runner.config.text import duration_words
 from runner.models import Run, Step
 from runner.models.statuses import look_of
+
+# A payload is signed but comes from outside: only these become links (no javascript:).
+WEB_SCHEMES = ("https://", "http://")
 
 
 def status_badge(status: str, label: str) -> SafeString:
@@ -32,13 +37,25 @@ def branch_or_pull_request(run: Run) -> str:
     return short_ref(run.ref)
 
 
-def commit_link(run: Run) -> SafeString:
+def commit_link(run: Run, repository_url: Any) -> SafeString:
+    """The run's short sha, linked to the commit's page under `repository_url` (the
+    repository's web address as its delivery gave it: on github.com, GitHub Enterprise
+    or another host) when that is an http(s) address, and shown unlinked otherwise."""
     if not run.sha:
         return format_html("\u2013")
+    if not (isinstance(repository_url, str) and repository_url.startswith(WEB_SCHEMES)):
+        return format_html('<span title="{}">{}</span>', run.sha, run.sha[:7])
     return format_html(
-        '<a href="https://github.com/{}/commit/{}" title="{}">{}</a>',
-        run.repository,
+        '<a href="{}/commit/{}" title="{}">{}</a>',
+        repository_url.rstrip("/"),
         run.sha,
         run.sha,
         run.sha[:7],
     )
+
+
+def repository_url_in(payload: Any) -> Any:
+    """The repository's web address a delivery's payload gives (`repository.html_url`),
+    whatever it holds; None if it gives none."""
+    repository = payload.get("repository") if isinstance(payload, dict) else None
+    return repository.get("html_url") if isinstance(repository, dict) else None

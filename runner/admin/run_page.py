@@ -14,7 +14,13 @@ from django.db.models import Max
 from django.utils.safestring import SafeString
 
 from runner.admin.ansi import ansi_to_html
-from runner.admin.display import badge_of, commit_link, duration_text, status_badge
+from runner.admin.display import (
+    badge_of,
+    commit_link,
+    duration_text,
+    repository_url_in,
+    status_badge,
+)
 from runner.models import LogChunk, Outgoing, Run, Step
 from runner.outgoing.attempt import MOST_RATE_LIMITED
 from runner.outgoing.github_api import Outcome
@@ -70,7 +76,7 @@ def run_page_context(run: Run) -> dict[str, Any]:
         "run": run,
         "steps": steps,
         "status": badge_of(run),
-        "commit": commit_link(run),
+        "commit": commit_link(run, repository_url_in(run.delivery.payload)),
         "took": duration_text(run.duration),
         "finished": run.status in Run.ENDED,
         "definition": json.dumps(run.definition.to_json(), indent=2),

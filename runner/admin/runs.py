@@ -4,6 +4,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -15,7 +17,7 @@ from runner.admin.common import ReadOnlyAdmin
 from runner.admin.display import badge_of, branch_or_pull_request, commit_link, duration_text
 from runner.admin.redact import redact
 from runner.admin.run_page import live_update, run_page_context
-from runner.models import Run
+from runner.models import Delivery, Run
 from runner.runs.lifecycle import cancel, rerun
 
 
@@ -46,12 +48,18 @@ class RunAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest):
         # A join in the base queryset would reach every filter's DISTINCT and the count
         # too (223 of 390 ms at 100,000 runs, bench/admin.py); select_related joins only
-        # the page's rows. Payloads and definitions are not shown in the list.
+        # the page's rows. Payloads and definitions are not shown in the list: of the
+        # payload only the commit link's address is read, by a subquery, which the count
+        # and the filters leave out.
+        repository_url = Delivery.objects.filter(pk=OuterRef("delivery_id")).values(
+            url=KT("payload__repository__html_url")
+        )
         return (
             super()
             .get_queryset(request)
             .select_related("delivery")
             .defer("definition", "delivery__payload")
+            .annotate(repository_url=Subquery(repository_url))
         )
 
     def get_urls(self):
@@ -79,7 +87,7 @@ class RunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="commit")
     def commit(self, run: Run):
-        return commit_link(run)
+        return commit_link(run, run.repository_url)
 
     @admin.display(description="pushed by", ordering="delivery__sender")
     def actor(self, run: Run) -> str:

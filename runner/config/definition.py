@@ -63,7 +63,8 @@ class RunDefinition:
             secrets=() if from_fork else pipeline.secrets,
             runs_on=pipeline.runs_on,
             needs=pipeline.needs,
-            report_status=pipeline.report_status,
+            # None only for a pipeline never given its repository's settings: none to send.
+            report_status=bool(pipeline.report_status),
             token_env=pipeline.token_env,
             notify=pipeline.notify,
             concurrency=pipeline.concurrency,

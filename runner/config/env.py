@@ -1,4 +1,8 @@
-"""Read settings from the environment; a malformed value stops start-up with its name."""
+"""Read settings from the environment; a malformed value stops start-up with its name.
+
+An empty or blank value is no value, so the default applies: an env file's `NAME=` line
+and a shell's `NAME= command` leave a setting unset rather than set to nothing.
+"""
 
 import os
 from pathlib import Path
@@ -7,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    return os.environ.get(name, "").strip() or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:

@@ -1,8 +1,9 @@
-"""GitHub Actions' filter patterns for branches and tags, compiled once to regexes.
+"""GitHub Actions' filter patterns for branches, tags and paths, compiled once to regexes.
 
 `*` matches within one path segment, `**` across `/`, `?` makes the previous character
-optional, `+` repeats it, `[...]` is a character class, and a leading `!` (in a list)
-excludes what the patterns before it matched.
+optional, `+` repeats it, `[...]` is a character class, a leading `!` (in a list)
+excludes what the patterns before it matched, and `\\` makes the character after it
+literal (`releases/\\*\\*`, `\\!important`), as GitHub's filter pattern cheat sheet has it.
 """
 
 import re
@@ -35,32 +36,41 @@ def compile_glob(pattern: str, allow_negation: bool = True) -> Glob:
 
 def _translate(body: str) -> str:
     parts: list[str] = []
+    # For each part, the regex `?` and `+` would act on: None after a wildcard, or after
+    # a `?` or `+` (which act on one character each).
+    atoms: list[str | None] = []
     index = 0
     while index < len(body):
         char = body[index]
+        atom = None
         if body.startswith("**/", index) and (index == 0 or body[index - 1] == "/"):
             # "**/x" also matches "x" itself, at the top (GitHub's filter cheat sheet).
-            parts.append("(?:.*/)?")
-            index += 3
-            continue
-        if body.startswith("**", index):
-            parts.append(".*")
-            index += 2
-            continue
-        if char == "*":
-            parts.append("[^/]*")
+            part, index = "(?:.*/)?", index + 2
+        elif body.startswith("**", index):
+            part, index = ".*", index + 1
+        elif char == "*":
+            part = "[^/]*"
         elif char in "?+":
-            if not parts or parts[-1] in ("", ".*", "[^/]*") or parts[-1][-1:] in "?+":
+            if not atoms or atoms[-1] is None:
                 raise BadGlob(f"'{char}' at position {index + 1} has no character to act on")
-            parts[-1] = f"(?:{parts[-1]}){char}"
+            parts[-1], atoms[-1] = f"(?:{atoms[-1]}){char}", None
+            index += 1
+            continue
+        elif char == "\\":
+            if index + 1 == len(body):
+                raise BadGlob(f"'\\' at position {index + 1} has no character to make literal")
+            index += 1
+            part = atom = re.escape(body[index])
         elif char == "[":
             end = body.find("]", index + 2)
             if end == -1:
                 raise BadGlob(f"'[' at position {index + 1} is never closed")
-            parts.append(_character_class(body[index + 1 : end]))
+            part = atom = _character_class(body[index + 1 : end])
             index = end
         else:
-            parts.append(re.escape(char))
+            part = atom = re.escape(char)
+        parts.append(part)
+        atoms.append(atom)
         index += 1
     return "".join(parts)
 
@@ -79,3 +89,9 @@ def matches_any(globs: tuple[Glob, ...], name: str) -> bool:
         if glob.matches(name):
             decision = not glob.negated
     return decision
+
+
+def never_matches(globs: tuple[Glob, ...]) -> bool:
+    """Whether a list holds only `!` patterns: each only takes back what a pattern before
+    it matched, and none comes before, so the list matches nothing."""
+    return bool(globs) and all(glob.negated for glob in globs)

@@ -14,11 +14,16 @@ RESERVED_ENV = re.compile(r"(GITHUB_.*|HOOKRUNNER_.*|PATH|HOME)")
 
 
 class EnvReader:
-    """Reads env: mappings and checks variable names against hookrunner's environment."""
+    """Reads env: mappings and checks variable names against hookrunner's environment: a
+    variable that is not set there is a problem, or with `warn_of_unset` a warning (for
+    what reads no secret's value, such as manage.py match)."""
 
-    def __init__(self, nodes: NodeReader, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, nodes: NodeReader, environ: Mapping[str, str], warn_of_unset: bool = False
+    ) -> None:
         self.nodes = nodes
         self.environ = environ
+        self.report_unset = nodes.warning if warn_of_unset else nodes.problem
 
     def env(self, node: Node | None, where: str) -> dict[str, str]:
         fields = self.nodes.mapping(node, where, None, "variable") or {}
@@ -52,6 +57,6 @@ class EnvReader:
         if not ENV_NAME.fullmatch(name):
             self.nodes.problem(node, where, f"{name!r} is not an environment variable name")
         elif not self.environ.get(name):
-            self.nodes.problem(
+            self.report_unset(
                 node, where, f"names {name}, which is not set in hookrunner's environment"
             )

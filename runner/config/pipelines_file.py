@@ -3,14 +3,16 @@ file and line (through runner.config.yaml_nodes).
 
 Here: the file, its repository entries, their pipelines and steps. The readers it holds
 read the rest: pipelines_triggers (on:), pipelines_env (env: and the variables
-named for secrets and tokens), pipelines_outbound (report_status and notify:) and
-pipelines_sandbox (sandbox: and where workdir may be).
+named for secrets and tokens), pipelines_outbound (report_status and notify:),
+pipelines_sandbox (sandbox: and where workdir may be) and pipelines_entries (how entries
+covering one repository combine). Keys spelt as in GitHub Actions are answered by
+pipelines_actions. Problems are listed in line order.
 """
 
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -26,13 +28,17 @@ from runner.config.pipelines import (
     RepositoryEntry,
     Step,
 )
+from runner.config.pipelines_actions import actions_key_hint
+from runner.config.pipelines_entries import EntriesChecker, ReadEntry
 from runner.config.pipelines_env import EnvReader
 from runner.config.pipelines_outbound import OutboundReader
 from runner.config.pipelines_sandbox import SandboxReader
 from runner.config.pipelines_triggers import TriggerReader
-from runner.config.yaml_nodes import NodeReader, Problem, kind_of, node_under
+from runner.config.yaml_nodes import NodeReader, Problem, kind_of
 
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")
+# owner/name has at most 39 + 1 + 100 characters; a pattern may add some wildcards.
+MAX_PATTERN_LENGTH = 200
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 REPOSITORY_KEYS = {
@@ -49,34 +55,31 @@ STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False, "shell":
 CONCURRENCY_KEYS = {"group": True, "cancel_in_progress": False}
 
 
-@dataclass(frozen=True)
-class _Shared:
-    """What a repository entry gives each of its pipelines."""
-
-    clone_url: str = ""
-    report_status: bool = False
-    token_env: str = ""
-
-
 class PipelinesError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(problem) for problem in problems))
         self.problems = problems
 
 
-def load_pipelines(path: Path, environ: Mapping[str, str]) -> Config:
+def load_pipelines(path: Path, environ: Mapping[str, str], warn_of_unset: bool = False) -> Config:
     """The Config in `path`; PipelinesError lists every problem found in it. The work is
-    bounded (runner.config.yaml_limits): a file past a limit is one problem naming it."""
+    bounded (runner.config.yaml_limits): a file past a limit is one problem naming it.
+
+    A variable named for a secret or a token that `environ` does not set is a problem,
+    or with `warn_of_unset` one of the Config's warnings: for what reads no secret's value
+    (manage.py match), never for what serves deliveries or runs pipelines."""
     try:
         text = yaml_limits.read_text(path)
     except yaml_limits.LimitExceeded as error:
         raise PipelinesError([Problem(str(path), error.line, "file", error.message)]) from None
     except (OSError, UnicodeDecodeError) as error:
         raise PipelinesError([Problem(str(path), 0, "file", f"cannot be read: {error}")]) from None
-    return parse_pipelines(text, str(path), environ)
+    return parse_pipelines(text, str(path), environ, warn_of_unset)
 
 
-def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Config:
+def parse_pipelines(
+    text: str, source: str, environ: Mapping[str, str], warn_of_unset: bool = False
+) -> Config:
     try:
         root = yaml_limits.compose(text)
     except yaml_limits.LimitExceeded as error:
@@ -86,7 +89,7 @@ def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Confi
         raise PipelinesError([Problem(source, _line_of(error), "file", problem)]) from None
     except RecursionError:
         raise PipelinesError([Problem(source, 0, "file", _TOO_DEEP)]) from None
-    reader = _Reader(source, environ)
+    reader = _Reader(source, environ, warn_of_unset)
     try:
         config = reader.config(root)
     except yaml.MarkedYAMLError as error:
@@ -96,11 +99,24 @@ def parse_pipelines(text: str, source: str, environ: Mapping[str, str]) -> Confi
     except RecursionError:
         reader.nodes.problems.append(Problem(source, 0, "file", _TOO_DEEP))
     if reader.nodes.problems:
-        raise PipelinesError(reader.nodes.problems)
-    return config
+        raise PipelinesError(_in_line_order(reader.nodes.problems))
+    return replace(config, warnings=tuple(_in_line_order(reader.nodes.warnings)))
 
 
 _TOO_DEEP = "nests too deeply to be read"
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    if not REPOSITORY_PATTERN.fullmatch(pattern):
+        return "is not owner/name (wildcards * ? [] allowed)"
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"is longer than {MAX_PATTERN_LENGTH} characters, which no owner/name needs"
+    return None
+
+
+def _in_line_order(problems: list[Problem]) -> list[Problem]:
+    """Problems are found in the order the schema is read, not always the file's order."""
+    return sorted(problems, key=lambda problem: problem.line)
 
 
 def _line_of(error: yaml.MarkedYAMLError) -> int:
@@ -113,9 +129,9 @@ class _Reader:
     pipelines and steps here; triggers, env and what is sent out by the readers it holds,
     all reporting to one list of problems."""
 
-    def __init__(self, source: str, environ: Mapping[str, str]) -> None:
-        self.nodes = NodeReader(source)
-        self.env_reader = EnvReader(self.nodes, environ)
+    def __init__(self, source: str, environ: Mapping[str, str], warn_of_unset: bool) -> None:
+        self.nodes = NodeReader(source, actions_key_hint)
+        self.env_reader = EnvReader(self.nodes, environ, warn_of_unset)
         self.triggers = TriggerReader(self.nodes)
         self.outbound = OutboundReader(self.nodes, self.env_reader)
         self.sandbox = SandboxReader(self.nodes)
@@ -128,19 +144,21 @@ class _Reader:
         if top is None or "repositories" not in top:
             return Config((), self.nodes.source)
         entries = self.nodes.mapping(top["repositories"], "repositories", None) or {}
-        repositories = []
+        read = []
         for pattern, node in entries.items():
             entry = self.repository(pattern, node, f"repositories.{pattern}")
             if entry is not None:
-                self.check_reachable(entry, repositories, node)
-                repositories.append(entry)
+                read.append(entry)
         if not entries:
             self.nodes.problem(top["repositories"], "repositories", "lists no repository")
-        return Config(tuple(repositories), self.nodes.source)
+        # A pattern refused is not compared with others: its problem is said.
+        comparable = [entry for entry in read if not _pattern_problem(entry.entry.pattern)]
+        EntriesChecker(self.nodes, self.outbound).check(comparable)
+        return Config(tuple(entry.entry for entry in read), self.nodes.source)
 
-    def repository(self, pattern: str, node: Node, where: str) -> RepositoryEntry | None:
-        if not REPOSITORY_PATTERN.fullmatch(pattern):
-            self.nodes.problem(node, where, "is not owner/name (wildcards * ? [] allowed)")
+    def repository(self, pattern: str, node: Node, where: str) -> ReadEntry | None:
+        if problem := _pattern_problem(pattern):
+            self.nodes.problem(node, where, problem)
         fields = self.nodes.mapping(node, where, REPOSITORY_KEYS)
         if fields is None:
             return None
@@ -151,57 +169,33 @@ class _Reader:
         token_env = ""
         if "token_env" in fields:
             token_env = self.env_reader.env_reference(fields["token_env"], f"{where}.token_env")
-        shared = _Shared(
-            clone_url=self.nodes.string(fields.get("clone_url"), f"{where}.clone_url", ""),
-            report_status=self.nodes.boolean(
-                fields.get("report_status"), f"{where}.report_status", False
-            ),
-            token_env=token_env,
-        )
         pipelines = []
         named = self.nodes.mapping(fields.get("pipelines"), f"{where}.pipelines", None) or {}
         for name, pipeline_node in named.items():
-            pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}", shared)
+            pipeline = self.pipeline(name, pipeline_node, f"{where}.pipelines.{name}")
             if pipeline is not None:
                 pipelines.append(pipeline)
         if "pipelines" in fields and not named:
             self.nodes.problem(fields["pipelines"], f"{where}.pipelines", "lists no pipeline")
-        self.check_needs(pipelines, named, f"{where}.pipelines")
-        if not token_env:
-            self.outbound.check_token_env(pipelines, named, fields.get("report_status"), where)
-        return RepositoryEntry(
+        entry = RepositoryEntry(
             pattern,
             tuple(pipelines),
             secret_env,
             secret,
             token_env=token_env,
-            report_status=shared.report_status,
+            report_status=self.own_report_status(fields, where),
+            clone_url=self.nodes.string(fields.get("clone_url"), f"{where}.clone_url", ""),
+            line=self.nodes.line_of(node),
         )
+        return ReadEntry(entry, fields, named)
 
-    def check_needs(self, pipelines: list[Pipeline], nodes: dict[str, Node], where: str) -> None:
-        """Each name in `needs` is another pipeline of the entry, and no pipeline ends up
-        needing itself (it would wait forever)."""
-        needs = {pipeline.name: pipeline.needs for pipeline in pipelines}
-        for pipeline in pipelines:
-            node, place = (
-                node_under(nodes[pipeline.name], "needs"),
-                f"{where}.{pipeline.name}.needs",
-            )
-            for name in pipeline.needs:
-                if name not in needs:
-                    self.nodes.problem(node, place, f"names {name!r}, which is not a pipeline here")
-            if _needs_itself(pipeline.name, needs):
-                self.nodes.problem(node, place, "goes round in a circle back to this pipeline")
+    def own_report_status(self, fields: dict[str, Node], where: str) -> bool | None:
+        """report_status as a repository entry or a pipeline sets it; None if left out."""
+        if "report_status" not in fields:
+            return None
+        return self.nodes.boolean(fields["report_status"], f"{where}.report_status", False)
 
-    def check_reachable(
-        self, entry: RepositoryEntry, earlier: list[RepositoryEntry], node: Node
-    ) -> None:
-        for other in earlier:
-            if other.covers(entry.pattern):
-                message = f"is never used: {other.pattern} above already covers it; move it up"
-                self.nodes.problem(node, f"repositories.{entry.pattern}", message)
-
-    def pipeline(self, name: str, node: Node, where: str, shared: _Shared) -> Pipeline | None:
+    def pipeline(self, name: str, node: Node, where: str) -> Pipeline | None:
         fields = self.nodes.mapping(node, where, PIPELINE_KEYS)
         if fields is None:
             return None
@@ -232,7 +226,6 @@ class _Reader:
             timeout=timeout,
             workdir=workdir,
             checkout=checkout,
-            clone_url=shared.clone_url,
             keep_workspace=keep_workspace,
             secrets=self.env_reader.secrets(fields.get("secrets"), f"{where}.secrets"),
             runs_on=self.queue(fields.get("runs_on"), f"{where}.runs_on"),
@@ -241,10 +234,7 @@ class _Reader:
             needs=tuple(self.nodes.strings(fields["needs"], f"{where}.needs"))
             if "needs" in fields
             else (),
-            report_status=self.nodes.boolean(
-                fields.get("report_status"), f"{where}.report_status", shared.report_status
-            ),
-            token_env=shared.token_env,
+            report_status=self.own_report_status(fields, where),
             notify=self.outbound.notify(fields.get("notify"), f"{where}.notify"),
             sandbox=self.sandbox.sandbox(fields.get("sandbox"), f"{where}.sandbox"),
         )
@@ -330,15 +320,3 @@ class _Reader:
                 node, where, f"{name!r} is not a queue name (letters, digits, . _ -)"
             )
         return name
-
-
-def _needs_itself(name: str, needs: dict[str, tuple[str, ...]]) -> bool:
-    seen, todo = set(), list(needs.get(name, ()))
-    while todo:
-        current = todo.pop()
-        if current == name:
-            return True
-        if current not in seen:
-            seen.add(current)
-            todo.extend(needs.get(current, ()))
-    return False

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from runner.config.pipelines import DEFAULT_NOTIFY_ON, NOTIFY_ON, Notify, Pipeline
+from runner.config.pipelines import DEFAULT_NOTIFY_ON, NOTIFY_ON, Notify, RepositoryEntry
 from runner.config.pipelines_env import EnvReader
 from runner.config.yaml_nodes import NodeReader, node_under
 
@@ -21,16 +21,18 @@ class OutboundReader:
         self.env_reader = env_reader
 
     def check_token_env(
-        self, pipelines: list[Pipeline], nodes: dict[str, Node], default: Node | None, where: str
+        self, entry: RepositoryEntry, nodes: dict[str, Node], default: Node | None, where: str
     ) -> None:
-        """Without token_env no pipeline may report statuses; the problem points at the
-        report_status: true that asks for it."""
-        for pipeline in pipelines:
-            if pipeline.report_status:
-                own = node_under(nodes[pipeline.name], "report_status")
+        """For an entry no token_env reaches: none of its pipelines may report statuses;
+        the problem points at the report_status: true that asks for it."""
+        for pipeline in entry.pipelines:
+            own = pipeline.report_status
+            if own if own is not None else entry.report_status:
                 # A pipeline with no report_status of its own has the repository's.
                 self.nodes.problem(
-                    default if own is nodes[pipeline.name] else own, where, REPORT_STATUS_PROBLEM
+                    default if own is None else node_under(nodes[pipeline.name], "report_status"),
+                    where,
+                    REPORT_STATUS_PROBLEM,
                 )
                 return
 

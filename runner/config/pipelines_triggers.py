@@ -1,9 +1,12 @@
 """pipelines.yaml's triggers: a pipeline's on: with its push and pull_request events and
-their filters (branches, tags, paths, deletions, pull request types), globs compiled."""
+their filters (branches, tags, paths, deletions, pull request types), globs compiled.
 
-from yaml.nodes import MappingNode, Node, ScalarNode
+As on GitHub, `on:` may also be one event name or a list of them, each with no filter, and
+a filter list and its `_ignore` list exclude each other."""
 
-from runner.config.globs import BadGlob, Glob, compile_glob
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from runner.config.globs import BadGlob, Glob, compile_glob, never_matches
 from runner.config.pipelines import DEFAULT_PULL_REQUEST_TYPES, PullRequestTrigger, PushTrigger
 from runner.config.yaml_nodes import NodeReader, is_null
 
@@ -18,8 +21,13 @@ PUSH_KEYS = {
     "deletions": False, "paths": False, "paths_ignore": False,
 }  # fmt: skip
 PULL_REQUEST_KEYS = {"types": False, "branches": False, "branches_ignore": False}
+EVENT_KEYS = {"push": False, "pull_request": False}
 # GitHub filters pull requests by path too, but their payload lists no files.
 PATH_KEYS = ("paths", "paths_ignore")
+# Lists that exclude each other in one trigger, as on GitHub: a '!' pattern in the first
+# does what the second would.
+EXCLUSIVE_LISTS = (("branches", "branches_ignore"), ("tags", "tags_ignore"), PATH_KEYS)
+NULL_TAG = "tag:yaml.org,2002:null"
 
 
 class TriggerReader:
@@ -31,11 +39,15 @@ class TriggerReader:
     def triggers(
         self, node: Node | None, where: str
     ) -> tuple[PushTrigger | None, PullRequestTrigger | None]:
-        events = self.nodes.mapping(node, where, {"push": False, "pull_request": False}, "event")
+        if node is not None and is_null(node):
+            self.nodes.problem(node, where, NO_EVENT)
+            return None, None
+        named = _as_events(node)
+        events = self.nodes.mapping(named, where, EVENT_KEYS, "event")
         if events is None:
             return None, None
-        if not events:
-            self.nodes.problem(node, where, "names no event (use push and/or pull_request)")
+        if not named.value:  # not when each event it names is unknown: that was said
+            self.nodes.problem(node, where, NO_EVENT)
         push = pull_request = None
         if "push" in events:
             push = self.push(events["push"], f"{where}.push")
@@ -47,9 +59,7 @@ class TriggerReader:
         if is_null(node):
             return PushTrigger()
         fields = self.nodes.mapping(node, where, PUSH_KEYS) or {}
-        if "paths" in fields and "paths_ignore" in fields:
-            message = "has both paths and paths_ignore; use one (a '!' pattern in paths excludes)"
-            self.nodes.problem(node, where, message)
+        self.check_exclusive_lists(node, fields, where)
         return PushTrigger(
             branches=self.globs(fields.get("branches"), f"{where}.branches"),
             branches_ignore=self.globs(fields.get("branches_ignore"), f"{where}.branches_ignore")
@@ -68,6 +78,7 @@ class TriggerReader:
             self.without_path_filters(node, where), where, PULL_REQUEST_KEYS
         )
         fields = fields or {}
+        self.check_exclusive_lists(node, fields, where)
         types = DEFAULT_PULL_REQUEST_TYPES
         if "types" in fields:
             listed = self.nodes.strings(fields["types"], f"{where}.types")
@@ -81,15 +92,25 @@ class TriggerReader:
             or (),
         )
 
+    def check_exclusive_lists(self, node: Node, fields: dict[str, Node], where: str) -> None:
+        for include, ignore in EXCLUSIVE_LISTS:
+            if include in fields and ignore in fields:
+                message = (
+                    f"has both {include} and {ignore}; use one "
+                    f"(a '!' pattern in {include} excludes)"
+                )
+                self.nodes.problem(node, where, message)
+
     def without_path_filters(self, node: Node, where: str) -> Node:
         """The pull_request mapping without paths and paths_ignore, each reported with why."""
         if not isinstance(node, MappingNode):
             return node
         kept = []
         for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.value in PATH_KEYS:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if isinstance(key, str) and key.replace("-", "_") in PATH_KEYS:
                 message = (
-                    f"cannot filter by {key_node.value}: a pull_request delivery does not list "
+                    f"cannot filter by {key}: a pull_request delivery does not list "
                     "the changed files (filter the push instead)"
                 )
                 self.nodes.problem(key_node, where, message)
@@ -108,4 +129,26 @@ class TriggerReader:
                 globs.append(compile_glob(pattern))
             except BadGlob as error:
                 self.nodes.problem(node, where, f"bad pattern {pattern!r}: {error}")
+        if never_matches(tuple(globs)):
+            self.nodes.problem(node, where, ONLY_NEGATIONS)
         return tuple(globs)
+
+
+NO_EVENT = "names no event (use push and/or pull_request)"
+ONLY_NEGATIONS = (
+    "lists only '!' patterns, so it can never match: a '!' pattern only takes back what a "
+    "pattern before it matched (start with '**' for everything else)"
+)
+
+
+def _as_events(node: Node | None) -> Node | None:
+    """`on: push` and `on: [push, pull_request]` as the mapping they stand for on GitHub:
+    each event named, with no filter."""
+    if isinstance(node, ScalarNode):
+        names = [node]
+    elif isinstance(node, SequenceNode):
+        names = node.value
+    else:
+        return node
+    entries = [(name, ScalarNode(NULL_TAG, "", name.start_mark, name.end_mark)) for name in names]
+    return MappingNode("tag:yaml.org,2002:map", entries, node.start_mark, node.end_mark)

@@ -5,6 +5,7 @@ goes on after a problem, so one pass reports them all.
 """
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,19 +27,34 @@ class Problem:
         return f"{self.file}:{self.line}: {self.where}: {self.message}"
 
 
+# What to answer a key the schema does not know, given the key, its value and the keys
+# allowed there; None for no more than that it is unknown.
+KeyHint = Callable[[str, Node, Collection[str]], str | None]
+
+
 class NodeReader:
     """Reads values out of YAML nodes, collecting each problem with its line."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, key_hint: KeyHint | None = None) -> None:
         self.source = source
+        self.key_hint = key_hint
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         # A problem with a value is reported on the line of its key, where people look.
         self.key_of: dict[int, Node] = {}
 
     def problem(self, node: Node | None, where: str, message: str) -> None:
+        self.problems.append(self.located(node, where, message))
+
+    def warning(self, node: Node | None, where: str, message: str) -> None:
+        self.warnings.append(self.located(node, where, message))
+
+    def located(self, node: Node | None, where: str, message: str) -> Problem:
+        return Problem(self.source, self.line_of(node), where, message)
+
+    def line_of(self, node: Node | None) -> int:
         node = self.key_of.get(id(node), node)
-        line = node.start_mark.line + 1 if node is not None else 1
-        self.problems.append(Problem(self.source, line, where, message))
+        return node.start_mark.line + 1 if node is not None else 1
 
     def mapping(
         self, node: Node | None, where: str, keys: dict[str, bool] | None, noun: str = "key"
@@ -65,8 +81,9 @@ class NodeReader:
             elif key in entries:
                 self.problem(key_node, where, f"duplicate {noun} {key!r}")
             elif keys is not None and key not in keys:
-                allowed = ", ".join(keys)
-                self.problem(key_node, where, f"unknown {noun} {key!r} (allowed: {allowed})")
+                hint = self.key_hint(key, value_node, keys) if self.key_hint else None
+                why = f": {hint}" if hint else f" (allowed: {', '.join(keys)})"
+                self.problem(key_node, where, f"unknown {noun} {key!r}{why}")
             else:
                 entries[key] = value_node
                 self.key_of[id(value_node)] = key_node

@@ -1,7 +1,9 @@
 """First-start state of the embedded setup: a data folder, generated secrets, an admin login."""
 
+import errno
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +60,23 @@ def ensure_admin_login(create: bool = True) -> AdminLogin:
     except IntegrityError:
         return AdminLogin(first_superuser())
     return AdminLogin(ADMIN_USERNAME, password)
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why gunicorn could not listen on `host`:`port`, saying what to change; None if it
+    can. Checked before anything starts: gunicorn alone would retry, then only say that
+    a child process exited."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As gunicorn binds: a port whose old connections linger is not taken.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host.strip("[]"), port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            return (
+                f"port {port} on {host} is already in use (another hookrunner, or another "
+                f"server); stop it, or choose another port: PORT={port + 1} make run"
+            )
+        return f"cannot listen on {host}:{port}: {error.strerror}; set HOST and PORT"
+    return None

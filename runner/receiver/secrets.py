@@ -15,12 +15,13 @@ def accepted_secrets(config: Config | None) -> list[str]:
 def secret_fits(config: Config | None, secret: str, repository: str) -> bool:
     """Whether a delivery about `repository` may be signed with `secret`.
 
-    A repository whose entry names a secret_env accepts only that secret; deliveries with
-    no repository (an organization's ping) accept any configured secret.
+    A repository given a secret_env (by the most specific of the entries covering it that
+    names one) accepts only that secret; deliveries with no repository (an organization's
+    ping) accept any configured secret.
     """
     if not repository:
         return True
-    entry = config.entry_for(repository) if config else None
-    if entry is not None and entry.secret_env:
-        return secret == entry.secret
+    covered = config.repository(repository) if config else None
+    if covered is not None and covered.secret_env:
+        return secret == covered.secret
     return secret == settings.WEBHOOK_SECRET

@@ -25,6 +25,8 @@ class Replay:
     """What matching a delivery again decided, and the runs it queued."""
 
     repository: str
+    # The pipelines file matched against.
+    source: str
     verdicts: list[Verdict]
     run_ids: list[int]
 
@@ -41,7 +43,8 @@ class Replay:
         if self.starting:
             return f"would start {', '.join(self.starting)}"
         if not self.verdicts:
-            return f"nothing started: no pipelines for {self.repository or 'its repository'}"
+            repository = self.repository or "its repository"
+            return f"nothing started: no pipelines for {repository} in {self.source}"
         return "nothing started: " + "; ".join(str(verdict) for verdict in self.verdicts)
 
 
@@ -52,8 +55,9 @@ def replay(delivery: Delivery, dry_run: bool = False) -> Replay:
         # A repeat is stored without its payload; its original holds the real one.
         raise NotReplayable("it only records that GitHub sent it again; replay the original")
     event = event_from_payload(delivery.event, delivery.payload, delivery.delivery_id)
-    verdicts = match(current_pipelines(), event)
-    result = Replay(event.repository, verdicts, run_ids=[])
+    config = current_pipelines()
+    verdicts = match(config, event)
+    result = Replay(event.repository, config.source, verdicts, run_ids=[])
     if dry_run or not result.starting:
         return result
     starting = [verdict.pipeline for verdict in verdicts if verdict.starts]

@@ -140,3 +140,14 @@ def test_every_admin_page_says_when_a_live_worker_cannot_sandbox_steps(admin_cli
 def test_no_sandbox_warning_while_every_live_worker_can_sandbox(admin_client):
     seen_worker("box:1", "*")
     assert "cannot sandbox steps" not in admin_client.get(reverse("admin:index")).text
+
+
+def test_the_site_root_sends_people_to_admin(client):
+    response = client.get("/")
+    assert (response.status_code, response.url) == (302, INDEX_URL)
+
+
+def test_admin_pages_have_no_view_site_link_as_admin_is_the_whole_site(admin_client):
+    html = admin_client.get(INDEX_URL).content.decode()
+    assert "View site" not in html
+    assert "Log out" in html

@@ -1,6 +1,9 @@
 """Runs in admin: the list, a run's page, its live view, and who may cancel, re-run or
 redact. Runs are made by real signed pushes and executed by the worker."""
 
+import json
+import uuid
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
@@ -53,6 +56,58 @@ def test_run_list_shows_status_in_words_branch_commit_link_and_who_pushed(admin_
     assert '<td class="field-actor">octocat</td>' in html
 
 
+ABSENT = object()
+
+
+@pytest.fixture
+def pushed_from(pipelines, post_delivery):
+    """Queue a run by a push whose payload gives its repository's web address (its
+    `repository.html_url`) as `html_url`, or none at all (ABSENT)."""
+    pipelines("""\
+        ci:
+          on: {push: null}
+          steps: [{name: build, run: echo built}]
+        """)
+
+    def deliver(html_url) -> Run:
+        payload = json.loads(SignedDelivery.of_fixture("push__branch").body)
+        del payload["repository"]["html_url"]
+        if html_url is not ABSENT:
+            payload["repository"]["html_url"] = html_url
+        body = json.dumps(payload).encode()
+        delivery = SignedDelivery(event="push", body=body, delivery_id=str(uuid.uuid4()))
+        (run_id,) = post_delivery(delivery).json()["runs"]
+        return Run.objects.get(pk=run_id)
+
+    return deliver
+
+
+@pytest.mark.parametrize(
+    "html_url",
+    ["https://ghe.example.com/acme/webapp", "http://git.local:3000/acme/webapp/"],
+    ids=["GitHub Enterprise", "another host"],
+)
+def test_commit_links_go_to_the_repository_its_delivery_names(admin_client, pushed_from, html_url):
+    run = pushed_from(html_url)
+    link = f"{html_url.rstrip('/')}/commit/{run.sha}"
+    for page in (LIST, page_of(run)):
+        html = admin_client.get(page).content.decode()
+        assert f'<a href="{link}" title="{run.sha}">{run.sha[:7]}</a>' in html
+
+
+@pytest.mark.parametrize(
+    "html_url",
+    [ABSENT, None, "javascript:alert(1)", 42],
+    ids=["absent", "null", "not http", "not text"],
+)
+def test_a_commit_without_a_web_address_shows_its_sha_unlinked(admin_client, pushed_from, html_url):
+    run = pushed_from(html_url)
+    for page in (LIST, page_of(run)):
+        html = admin_client.get(page).content.decode()
+        assert f'<span title="{run.sha}">{run.sha[:7]}</span>' in html
+        assert f"/commit/{run.sha}" not in html
+
+
 def test_run_list_is_newest_first(admin_client, queued):
     first, second, third = queued(3)
     html = admin_client.get(LIST).content.decode()
@@ -103,6 +158,16 @@ def test_run_list_queries_do_not_grow_with_its_rows(admin_client, queued):
     few = queries_to_get(admin_client, LIST)
     queued(20)
     assert queries_to_get(admin_client, LIST) == few
+
+
+def test_run_list_reads_deliveries_only_for_its_rows(admin_client, queued):
+    queued(3)
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get(LIST).status_code == 200
+    # Its commit links' addresses included: not for the count, nor a filter's choices,
+    # which read every run.
+    (reading,) = [query["sql"] for query in queries if "runner_delivery" in query["sql"]]
+    assert reading.startswith('SELECT "runner_run"."id"')
 
 
 def test_run_page_shows_each_steps_output_escaped_with_colours(admin_client, loud_run):

@@ -7,7 +7,7 @@ import pytest
 
 from runner.config.definition import RunDefinition
 from runner.config.github import COMMITS_CAPPED, FILES_CAPPED, NO_COMMITS
-from runner.config.pipelines import is_from_fork, match
+from runner.config.pipelines import AmbiguousPipelines, Config, is_from_fork, match
 from runner.config.pipelines_file import parse_pipelines
 from runner.receiver.parsing import parse_event
 from tests.conftest import FIXTURES
@@ -320,21 +320,111 @@ def test_wildcard_repositories(pattern, repository, covered):
     assert bool(match(config, push_to("refs/heads/main", repository=repository))) is covered
 
 
-def test_first_covering_entry_wins():
-    config = parse_pipelines(
-        textwrap.dedent("""\
-            repositories:
-              acme/webapp:
-                pipelines: {special: {on: {push: null}, steps: [{name: s, run: echo}]}}
-              acme/*:
-                pipelines: {general: {on: {push: null}, steps: [{name: s, run: echo}]}}
-            """),
-        "pipelines.yaml",
-        {},
-    )
-    assert [v.pipeline.name for v in match(config, push_to("refs/heads/main"))] == ["special"]
+def parse(text: str, environ=None):
+    return parse_pipelines(textwrap.dedent(text), "pipelines.yaml", environ or {})
+
+
+ORGANISATION = """\
+    repositories:
+      acme/*:
+        secret_env: ACME_SECRET
+        token_env: ACME_TOKEN
+        clone_url: "git@github.com:{repository}.git"
+        pipelines: {lint: {on: push, steps: [{name: s, run: make lint}]}}
+      acme/shop:
+        report_status: true
+        pipelines: {test: {on: push, steps: [{name: s, run: make test}]}}
+      acme/shop-*:
+        secret_env: SHOP_SECRET
+        clone_url: /srv/mirrors/shop.git
+        pipelines: {deploy: {on: push, steps: [{name: s, run: make deploy}]}}
+    """
+SECRETS = {"ACME_SECRET": "acme's", "ACME_TOKEN": "t", "SHOP_SECRET": "the shops'"}
+
+
+def test_an_organisation_entry_adds_its_pipelines_to_a_repositorys_own():
+    config = parse(ORGANISATION, SECRETS)
+    shop = push_to("refs/heads/main", repository="acme/shop")
+    assert [v.pipeline.name for v in match(config, shop)] == ["lint", "test"]
     other = push_to("refs/heads/main", repository="acme/api")
-    assert [v.pipeline.name for v in match(config, other)] == ["general"]
+    assert [v.pipeline.name for v in match(config, other)] == ["lint"]
+    assert config.repository("acme/shop-eu").patterns == "acme/*, acme/shop-*"
+    assert config.repository("other/shop") is None
+
+
+def test_each_setting_comes_from_the_most_specific_entry_that_gives_it():
+    config = parse(ORGANISATION, SECRETS)
+    shop = config.repository("acme/shop")
+    assert (shop.secret_env, shop.secret, shop.token_env) == ("ACME_SECRET", "acme's", "ACME_TOKEN")
+    assert [(p.name, p.report_status, p.clone_url) for p in shop.pipelines] == [
+        ("lint", True, "git@github.com:{repository}.git"),
+        ("test", True, "git@github.com:{repository}.git"),
+    ]
+    shop_eu = config.repository("acme/shop-eu")
+    assert (shop_eu.secret_env, shop_eu.secret) == ("SHOP_SECRET", "the shops'")
+    assert [(p.name, p.report_status, p.clone_url) for p in shop_eu.pipelines] == [
+        ("lint", False, "/srv/mirrors/shop.git"),
+        ("deploy", False, "/srv/mirrors/shop.git"),
+    ]
+
+
+def test_an_exact_name_is_more_specific_than_any_wildcard_and_a_tie_goes_to_the_higher():
+    config = parse(
+        """\
+        repositories:
+          "acme/sho?":
+            secret_env: FIRST
+            clone_url: /srv/first
+            pipelines: {a: {on: push, steps: [{name: s, run: echo}]}}
+          "acme/?hop":
+            secret_env: SECOND
+            clone_url: /srv/second
+            pipelines: {b: {on: push, steps: [{name: s, run: echo}]}}
+          ACME/Shop:
+            clone_url: /srv/exact
+            pipelines: {c: {on: push, steps: [{name: s, run: echo}]}}
+        """,
+        {"FIRST": "1", "SECOND": "2"},
+    )
+    shop = config.repository("acme/shop")
+    assert (shop.clone_url, shop.secret_env) == ("/srv/exact", "FIRST")
+    assert config.repository("acme/chop").secret_env == "SECOND"
+
+
+def test_a_pipelines_own_report_status_wins_over_its_repositorys():
+    config = parse(
+        """\
+        repositories:
+          acme/*:
+            token_env: ACME_TOKEN
+            report_status: true
+            pipelines:
+              quiet: {on: push, report_status: false, steps: [{name: s, run: echo}]}
+              loud: {on: push, steps: [{name: s, run: echo}]}
+          acme/docs:
+            report_status: false
+            pipelines:
+              shown: {on: push, report_status: true, steps: [{name: s, run: echo}]}
+        """,
+        {"ACME_TOKEN": "t"},
+    )
+    statuses = {p.name: p.report_status for p in config.repository("acme/docs").pipelines}
+    assert statuses == {"quiet": False, "loud": False, "shown": True}
+    statuses = {p.name: p.report_status for p in config.repository("acme/api").pipelines}
+    assert statuses == {"quiet": False, "loud": True}
+
+
+def test_a_pipeline_two_entries_define_for_one_repository_is_refused_at_match_time_too():
+    read = parse(ORGANISATION, SECRETS)
+    lint = read.repositories[0].pipelines[0]
+    doubled = dataclasses.replace(read.repositories[1], pipelines=(lint,), line=7)
+    config = Config((dataclasses.replace(read.repositories[0], line=2), doubled))
+    with pytest.raises(AmbiguousPipelines) as raised:
+        match(config, push_to("refs/heads/main", repository="acme/shop"))
+    assert str(raised.value) == (
+        "acme/shop: pipeline lint is defined by both acme/* (line 2) and acme/shop (line 7)"
+    )
+    assert [v.pipeline.name for v in match(config, push_to("refs/heads/main"))] == ["lint"]
 
 
 def test_events_other_than_push_and_pull_request_start_nothing():

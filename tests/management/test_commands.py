@@ -119,3 +119,82 @@ def test_invalid_pipelines_file_fails_the_system_check(settings, broken_file):
     with pytest.raises(SystemCheckError, match=r"hookrunner\.E002") as raised:
         call_command("check")
     assert "bad pattern '[x'" in str(raised.value)
+
+
+ORGANISATION = """\
+repositories:
+  acme/*:
+    secret_env: ACME_HOOK_SECRET
+    pipelines:
+      lint: {on: push, steps: [{name: s, run: make lint}]}
+  acme/webapp:
+    pipelines:
+      test: {on: push, steps: [{name: s, run: make test}]}
+  "*/webapp":
+    pipelines:
+      audit: {on: push, steps: [{name: s, run: make audit}]}
+"""
+
+
+@pytest.fixture
+def organisation_file(tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(ORGANISATION)
+    return path
+
+
+def test_check_pipelines_shows_which_other_entries_add_to_each(
+    organisation_file, monkeypatch, capsys
+):
+    monkeypatch.setenv("ACME_HOOK_SECRET", "s")
+    call_command("check_pipelines", pipelines=str(organisation_file))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{organisation_file}: valid, 3 repositories, 3 pipelines"
+    assert [line for line in lines if not line.startswith("    ") or "+" in line] == [
+        lines[0],
+        "  acme/* (secret from ACME_HOOK_SECRET)",
+        "    + acme/webapp (line 6) adds test to acme/webapp",
+        "    + */webapp (line 9) adds audit to those both cover, such as acme/webapp",
+        "  acme/webapp (secret from ACME_HOOK_SECRET, named by acme/*)",
+        "    + acme/* (line 2) adds lint",
+        "    + */webapp (line 9) adds audit",
+        "  */webapp (WEBHOOK_SECRET)",
+        "    + acme/* (line 2) adds lint to those both cover, such as acme/webapp",
+        "    + acme/webapp (line 6) adds test to acme/webapp",
+    ]
+
+
+def test_check_pipelines_takes_pipelines_file_as_match_and_trigger_do(broken_file, capsys):
+    with pytest.raises(SystemExit):
+        call_command("check_pipelines", pipelines=str(broken_file))
+    assert capsys.readouterr().err.endswith(f"2 problems in {broken_file}\n")
+
+
+def test_check_pipelines_refuses_two_different_files(broken_file, tmp_path):
+    with pytest.raises(CommandError, match="two files to check"):
+        call_command("check_pipelines", str(broken_file), pipelines=str(tmp_path / "other.yaml"))
+
+
+def test_match_warns_of_an_unset_secret_variable_and_matches_all_the_same(
+    organisation_file, capsys
+):
+    call_command(
+        "match", "push", str(FIXTURES / "push__branch.json"), pipelines=str(organisation_file)
+    )
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"warning: {organisation_file}:3: repositories.acme/*.secret_env: "
+        "names ACME_HOOK_SECRET, which is not set in hookrunner's environment"
+    ]
+    assert captured.out.splitlines() == [
+        "push to acme/webapp refs/heads/main, via acme/*, acme/webapp, */webapp:",
+        "  lint: starts",
+        "  test: starts",
+        "  audit: starts",
+    ]
+
+
+def test_check_pipelines_still_refuses_an_unset_secret_variable(organisation_file, capsys):
+    with pytest.raises(SystemExit):
+        call_command("check_pipelines", pipelines=str(organisation_file))
+    assert "names ACME_HOOK_SECRET, which is not set" in capsys.readouterr().err

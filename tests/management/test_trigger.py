@@ -213,3 +213,47 @@ def test_built_payloads_read_as_github_ones():
     )
     assert fork.head_repository == "m/webapp"
     assert is_from_fork(fork)
+
+
+@pytest.fixture
+def needing_a_secret(tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(
+        "repositories:\n  acme/webapp:\n    pipelines:\n"
+        "      deploy: {on: push, secrets: [HR_UNSET_DEPLOY_KEY], steps: [{name: d, run: d}]}\n"
+    )
+    return path
+
+
+def test_a_dry_run_warns_of_an_unset_secret_variable_and_matches_all_the_same(
+    needing_a_secret, capsys
+):
+    call_command(
+        "trigger", "acme/webapp", "push", ref="main", dry_run=True, pipelines=str(needing_a_secret)
+    )
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"warning: {needing_a_secret}:4: repositories.acme/webapp.pipelines.deploy.secrets: "
+        "names HR_UNSET_DEPLOY_KEY, which is not set in hookrunner's environment\n"
+    )
+    assert "  deploy: starts\n" in captured.out
+
+
+def test_queuing_runs_refuses_an_unset_secret_variable(needing_a_secret):
+    with pytest.raises(CommandError, match="names HR_UNSET_DEPLOY_KEY, which is not set"):
+        call_command(
+            "trigger", "acme/webapp", "push", ref="main", sha=SHA, pipelines=str(needing_a_secret)
+        )
+    assert not Delivery.objects.exists()
+
+
+def test_an_organisation_entry_adds_its_pipelines_to_what_a_delivery_starts(capsys, tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(
+        "repositories:\n"
+        "  acme/*:\n    pipelines:\n      lint: {on: push, steps: [{name: l, run: l}]}\n"
+        "  acme/webapp:\n    pipelines:\n      test: {on: push, steps: [{name: t, run: t}]}\n"
+    )
+    output = trigger(capsys, "acme/webapp", "push", ref="main", sha=SHA, pipelines=str(path))
+    assert f"at {SHA[:12]}, via acme/*, acme/webapp:\n  lint: starts\n  test: starts\n" in output
+    assert [run.pipeline for run in Run.objects.order_by("pk")] == ["lint", "test"]

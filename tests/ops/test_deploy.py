@@ -7,10 +7,14 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from runner.models import Delivery, Run
+from tests.worker_processes import database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 INSTALL = BASE_DIR / "deploy" / "install.sh"
@@ -304,7 +308,7 @@ def test_systemd_analyze_verify_passes_on_every_unit_as_installed(staged, tmp_pa
 
 def test_env_example_names_every_setting_and_is_read_as_systemd_reads_it():
     example = (BASE_DIR / "deploy" / "hookrunner.env.example").read_text()
-    for name in ("DJANGO_SECRET_KEY=", "WEBHOOK_SECRET=", "ALLOWED_HOSTS=", "DATA_DIR="):
+    for name in ("DJANGO_SECRET_KEY=", "WEBHOOK_SECRET=", "PUBLIC_URL=", "DATA_DIR="):
         assert f"\n{name}" in example
     read = set()
     sources = [*(BASE_DIR / "runner").rglob("*.py"), BASE_DIR / "deploy" / "gunicorn.conf.py"]
@@ -379,3 +383,91 @@ def test_make_says_what_to_install_when_no_python_3_12_is_found(tmp_path):
     assert "hookrunner needs Python 3.12 or newer, and none was found." in result.stdout
     assert "make PYTHON=/path/to/python3.12" in result.stdout
     assert not (tmp_path / ".venv").exists()
+
+
+def test_caddy_example_proxies_to_gunicorn_and_leaves_bodies_and_headers_alone():
+    """What deploy/Caddyfile.example says, read as text: `caddy` itself is not installed
+    by `make test` (docs/deploy.md has the commands that check it)."""
+    caddyfile = (BASE_DIR / "deploy" / "Caddyfile.example").read_text()
+    directives = [line.split("#")[0].strip() for line in caddyfile.splitlines()]
+    directives = [d for d in directives if d]
+    assert directives[0] == "ci.example.com {"
+    assert "reverse_proxy 127.0.0.1:8000 {" in directives
+    assert "keepalive off" in directives
+    # hookrunner answers a body above WEBHOOK_MAX_BODY_BYTES itself; headers go through.
+    for changes in ("request_body", "max_size", "header_up", "header_down", "rewrite"):
+        assert not [d for d in directives if d.startswith(changes)], changes
+
+
+POST_RECEIVE = BASE_DIR / "deploy" / "post-receive.example"
+ZERO = "0" * 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_post_receive_example_queues_a_run_for_each_branch_or_tag_pushed(tmp_path):
+    """The hook, installed in a bare repository, run by real pushes: each branch or tag
+    pushed becomes a `manage.py trigger` of this repository (named after its folders)
+    on the test database; a deletion runs nothing."""
+    bare = tmp_path / "git" / "acme" / "webapp.git"
+    work = tmp_path / "work"
+    pipelines = tmp_path / "config" / "pipelines.yaml"
+    pipelines.parent.mkdir()
+    pipelines.write_text(
+        "repositories:\n"
+        "  acme/webapp:\n"
+        f"    clone_url: {bare}\n"
+        "    pipelines:\n"
+        "      test:\n"
+        '        on: {push: {branches: ["**"], tags: ["v*"]}}\n'
+        "        steps: [{name: test, run: make test}]\n"
+    )
+    # git's environment reaches the hook: hookrunner's settings for the test database,
+    # and no git configuration of this machine's.
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "PIPELINES_FILE": str(pipelines),
+        "HOOKRUNNER_MANAGE": f"{sys.executable} {BASE_DIR / 'manage.py'}",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "octocat",
+        "GIT_AUTHOR_EMAIL": "octocat@example.com",
+        "GIT_COMMITTER_NAME": "octocat",
+        "GIT_COMMITTER_EMAIL": "octocat@example.com",
+    }
+
+    def git(*args: str, cwd: Path = work) -> str:
+        result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout + result.stderr
+
+    bare.parent.mkdir(parents=True)
+    git("init", "--quiet", "--bare", str(bare), cwd=tmp_path)
+    shutil.copy(POST_RECEIVE, bare / "hooks" / "post-receive")
+    (bare / "hooks" / "post-receive").chmod(0o755)
+    git("init", "--quiet", str(work), cwd=tmp_path)
+    git("commit", "--quiet", "--allow-empty", "-m", "first")
+    first = git("rev-parse", "HEAD").strip()
+
+    pushed = git("push", str(bare), "HEAD:refs/heads/main")
+    (run,) = Run.objects.all()
+    assert (run.repository, run.pipeline, run.ref, run.sha) == (
+        "acme/webapp", "test", "refs/heads/main", first,
+    )  # fmt: skip
+    assert f"remote: queued runs {run.pk}" in pushed
+    delivery = Delivery.objects.get()
+    assert delivery.delivery_id.startswith("local-")
+    assert (delivery.payload["before"], delivery.payload["after"]) == (ZERO, first)
+
+    git("commit", "--quiet", "--allow-empty", "-m", "second")
+    second = git("rev-parse", "HEAD").strip()
+    git("tag", "v1")
+    git("push", str(bare), "HEAD:refs/heads/main", "refs/tags/v1")
+    runs = Run.objects.exclude(pk=run.pk).order_by("ref")
+    assert [(r.ref, r.sha) for r in runs] == [("refs/heads/main", second), ("refs/tags/v1", second)]
+    update = Delivery.objects.get(payload__ref="refs/heads/main", payload__after=second)
+    assert update.payload["before"] == first
+
+    deleted = git("push", str(bare), ":refs/tags/v1")
+    assert "remote: hookrunner: refs/tags/v1 was deleted: nothing to run" in deleted
+    assert Run.objects.count() == 3

@@ -134,7 +134,9 @@ def test_degraded_with_the_first_problem_of_an_invalid_pipelines_file(client, pi
     first = body["pipelines"]
     assert first.startswith(f"invalid: {path}:")
     assert "\n" not in first
-    assert "stpes" in first
+    # Problems come in line order: the pipeline (line 5) has no steps, before its
+    # misspelt key (line 7).
+    assert first.endswith("repositories.acme/webapp.pipelines.test: needs 'steps'")
 
 
 def test_a_get_takes_three_queries_however_many_rows(client, django_assert_num_queries):

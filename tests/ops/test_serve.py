@@ -30,10 +30,14 @@ WORKER = "-m django worker"
 SERVER_ENV_NAMES = ("DATABASE_URL", "WEBHOOK_SECRET", "DJANGO_SECRET_KEY", "DATA_DIR")
 
 
+SERVED_PIPELINES = BASE_DIR / "tests" / "fixtures" / "served-pipelines.yaml"
+
+
 def server_env(**changes: str) -> dict[str, str]:
-    """This process's environment without the server's own settings, plus `changes`."""
+    """This process's environment without the server's own settings, with the tests'
+    pipelines file (never the example at the root, which users edit), plus `changes`."""
     env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_NAMES}
-    return {**env, **changes}
+    return {**env, "PIPELINES_FILE": str(SERVED_PIPELINES), **changes}
 
 
 def run_until_exit(command: list[str], **env: str) -> subprocess.CompletedProcess:
@@ -593,3 +597,22 @@ def test_check_refuses_to_serve_without_a_webhook_secret(tmp_path):
     assert result.returncode == 1
     assert "hookrunner.E001" in result.stderr
     assert "Set WEBHOOK_SECRET" in result.stderr
+
+
+def test_a_port_in_use_stops_serve_before_its_banner_saying_what_to_change(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_until_exit(["manage.py", "serve"], DATA_DIR=str(tmp_path), PORT=str(port))
+    assert result.returncode != 0
+    assert "hookrunner is starting" not in result.stdout
+    assert (
+        f"port {port} on 127.0.0.1 is already in use (another hookrunner, or another server); "
+        f"stop it, or choose another port: PORT={port + 1} make run"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_port_that_is_no_number_is_named(tmp_path):
+    result = run_until_exit(["manage.py", "serve"], DATA_DIR=str(tmp_path), PORT="http")
+    assert result.returncode != 0
+    assert "PORT='http' is not a port number (1 to 65535)" in result.stderr

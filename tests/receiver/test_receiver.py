@@ -84,11 +84,52 @@ def test_csrf_enforcing_client_can_deliver(webhook_url):
     assert response.status_code == 202
 
 
+def test_a_delivery_to_the_path_without_its_slash_is_received_not_redirected(client, webhook_url):
+    # smee-client drops the slash of its target; a redirect would turn the POST into a GET.
+    delivery = SignedDelivery.of_fixture("push__branch")
+    headers = delivery.headers()
+    content_type = headers.pop("Content-Type")
+    url = webhook_url.rstrip("/")
+    response = client.post(url, delivery.body, content_type=content_type, headers=headers)
+    assert response.status_code == 202
+    assert Delivery.objects.get().delivery_id == delivery.delivery_id
+
+
 def test_ping_is_answered_200_and_stored(post_delivery):
     response = post_delivery(SignedDelivery.of_fixture("ping__default"))
     assert response.status_code == 200
     assert answer_of(response)["detail"] == "pong: hook 30 reached hookrunner"
     assert Delivery.objects.get().event == "ping"
+
+
+def ping_naming(**hook_ids) -> SignedDelivery:
+    """GitHub's ping with its payload's `hook_id` and `hook` replaced (None: left out)."""
+    payload = json.loads(SignedDelivery.of_fixture("ping__default").body)
+    for name, value in hook_ids.items():
+        payload.pop(name)
+        if value is not None:
+            payload[name] = value
+    return SignedDelivery(event="ping", body=json.dumps(payload).encode(), delivery_id="ping")
+
+
+@pytest.mark.parametrize(
+    ("hook_ids", "hook_named"),
+    [
+        ({"hook_id": 31, "hook": {"id": 31}}, "31"),
+        ({"hook_id": None, "hook": {"id": 32}}, "32"),
+        ({"hook_id": None, "hook": None}, "?"),
+        ({"hook_id": "31; drop", "hook": {"id": True}}, "?"),
+    ],
+    ids=["hook_id", "hook.id only", "neither", "not numbers"],
+)
+def test_pong_names_the_hook_the_ping_payload_names(post_delivery, hook_ids, hook_named):
+    response = post_delivery(ping_naming(**hook_ids), **{"X-GitHub-Hook-ID": None})
+    assert answer_of(response)["detail"] == f"pong: hook {hook_named} reached hookrunner"
+
+
+def test_pong_names_the_payloads_hook_over_the_hook_id_header(post_delivery):
+    response = post_delivery(ping_naming(hook_id=31), **{"X-GitHub-Hook-ID": "30"})
+    assert answer_of(response)["detail"] == "pong: hook 31 reached hookrunner"
 
 
 def test_event_hookrunner_does_not_act_on_is_202_ignored_with_reason(post_delivery):

@@ -138,7 +138,7 @@ def per_repository_secret(settings, tmp_path, monkeypatch):
         "    secret_env: WEBAPP_HOOK_SECRET\n"
         "    pipelines: {ci: {on: {push: null}, steps: [{name: s, run: echo}]}}\n"
         "  acme/*:\n"
-        "    pipelines: {ci: {on: {push: null}, steps: [{name: s, run: echo}]}}\n"
+        "    pipelines: {lint: {on: {push: null}, steps: [{name: s, run: echo}]}}\n"
     )
     settings.PIPELINES_FILE = config
     return "webapp's own"

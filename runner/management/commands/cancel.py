@@ -20,8 +20,8 @@ class Command(BaseCommand):
         for run_id in run_ids:
             run = Run.objects.filter(pk=run_id).first()
             if run is None:
+                # Said once, at the end: the others are cancelled first.
                 unknown.append(str(run_id))
-                self.stderr.write(f"run {run_id}: no such run")
                 continue
             self.stdout.write(f"run {run_id}: {self.cancel(run)}")
         if unknown:

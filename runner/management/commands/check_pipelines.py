@@ -5,23 +5,39 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from runner.config.pipelines import Pipeline, PullRequestTrigger, PushTrigger
+from runner.config.pipelines import (
+    Config,
+    Pipeline,
+    PullRequestTrigger,
+    PushTrigger,
+    RepositoryEntry,
+)
 from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.config.repository_patterns import common_repository, covers_every, is_exact
 from runner.config.text import counted
 
 
 class Command(BaseCommand):
-    help = "Check pipelines.yaml (or FILE): list every problem and exit 1, or summarise it."
+    help = (
+        "Check pipelines.yaml (or --pipelines FILE): list every problem and exit 1, or "
+        "summarise it."
+    )
     # A broken file must not stop the command that explains what is broken.
     requires_system_checks = []
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("file", nargs="?", help="default: PIPELINES_FILE")
+        parser.add_argument("file", nargs="?", help="the same as --pipelines FILE")
+        parser.add_argument(
+            "--pipelines", metavar="FILE", help="pipelines file (default: PIPELINES_FILE)"
+        )
 
-    def handle(self, *args, file: str | None, **options) -> None:
-        path = Path(file) if file else Path(settings.PIPELINES_FILE)
+    def handle(self, *args, file: str | None, pipelines: str | None, **options) -> None:
+        if file and pipelines and file != pipelines:
+            raise CommandError(f"two files to check, {file} and --pipelines {pipelines}: give one")
+        chosen = pipelines or file
+        path = Path(chosen) if chosen else Path(settings.PIPELINES_FILE)
         try:
             config = load_pipelines(path, os.environ)
         except PipelinesError as error:
@@ -33,10 +49,11 @@ class Command(BaseCommand):
         repositories = counted(len(config.repositories), "repository", "repositories")
         self.stdout.write(f"{path}: valid, {repositories}, {counted(pipelines, 'pipeline')}")
         for entry in config.repositories:
-            secret = f"secret from {entry.secret_env}" if entry.secret_env else "WEBHOOK_SECRET"
-            self.stdout.write(f"  {entry.pattern} ({secret})")
+            self.stdout.write(f"  {entry.pattern} ({secret_text(config, entry)})")
             for pipeline in entry.pipelines:
                 self.stdout.write(f"    {pipeline.name}: {describe(pipeline)}")
+            for addition in additions(config, entry):
+                self.stdout.write(f"    + {addition}")
         for entry in config.repositories:
             for pipeline in entry.pipelines:
                 if not pipeline.sandbox.enabled:
@@ -48,6 +65,33 @@ UNSANDBOXED = (
     "secrets, database and configuration, other runs' workspaces and every mirror, and "
     "leave processes running (docs/sandbox.md)"
 )
+
+
+def secret_text(config: Config, entry: RepositoryEntry) -> str:
+    """Which secret signs the deliveries of the entry's repositories, wherever no more
+    specific entry names its own."""
+    named_by = config.covering(entry).giving("secret_env")
+    if not named_by.secret_env:
+        return "WEBHOOK_SECRET"
+    secret = f"secret from {named_by.secret_env}"
+    return secret if named_by is entry else f"{secret}, named by {named_by.pattern}"
+
+
+def additions(config: Config, entry: RepositoryEntry) -> list[str]:
+    """Which other entries add pipelines to the entry's repositories, and to which."""
+    found = []
+    for other in config.repositories:
+        shared = common_repository(other.pattern, entry.pattern)
+        if other is entry or shared is None:
+            continue
+        names = ", ".join(pipeline.name for pipeline in other.pipelines)
+        if covers_every(other.pattern, entry.pattern):
+            found.append(f"{other.place} adds {names}")
+        elif is_exact(other.pattern):
+            found.append(f"{other.place} adds {names} to {other.pattern}")
+        else:
+            found.append(f"{other.place} adds {names} to those both cover, such as {shared}")
+    return found
 
 
 def describe(pipeline: Pipeline) -> str:

@@ -116,8 +116,8 @@ class Command(BaseCommand):
             config = load_pipelines(path, os.environ)
         except PipelinesError as error:
             raise CommandError(f"{path} is not valid (or pass --token-env):\n{error}") from None
-        entry = config.entry_for(repository)
-        return entry.token_env if entry is not None else ""
+        covered = config.repository(repository)
+        return covered.token_env if covered is not None else ""
 
     def _recent_attempts(
         self, repository: str, hook_id: str, token: str, now: datetime

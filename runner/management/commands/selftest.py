@@ -1,7 +1,6 @@
 """Sign a ping with the configured secret, post it to the receiver, report what came back."""
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from runner.config import github
+from runner.config.env import env_str
 
 GITHUB_VECTOR_SECRET = "It's a Secret to Everybody"  # noqa: S105  GitHub's public test vector
 GITHUB_VECTOR_BODY = b"Hello, World!"
@@ -22,8 +22,8 @@ class Command(BaseCommand):
     help = "Check the signing code, then send a signed ping to the running receiver."
 
     def add_arguments(self, parser) -> None:
-        host = os.environ.get("HOST", "127.0.0.1")
-        port = os.environ.get("PORT", "8000")
+        host = env_str("HOST", "127.0.0.1")
+        port = env_str("PORT", "8000")
         parser.add_argument(
             "--url",
             default=f"http://{host}:{port}/{settings.WEBHOOK_PATH}",
@@ -36,14 +36,15 @@ class Command(BaseCommand):
             raise CommandError(f"signing code is wrong: GitHub's test vector gave {signature}")
         self.stdout.write("signing: matches GitHub's published test vector")
         status, answer, seconds = self._post_ping(url)
-        self.stdout.write(f"ping to {url}: HTTP {status} in {seconds * 1000:.0f} ms")
+        took = f"{seconds * 1000:.0f} ms"
+        self.stdout.write(f"ping to {url}: HTTP {status} in {took}")
         self.stdout.write(f"answer: {answer}")
         if status != 200:
             raise CommandError(f"the receiver answered {status}, expected 200")
+        github_waits = f"GitHub waits up to {GITHUB_TIMEOUT_SECONDS} s"
         if seconds >= GITHUB_TIMEOUT_SECONDS:
-            raise CommandError(f"too slow: GitHub gives up after {GITHUB_TIMEOUT_SECONDS} s")
-        margin = GITHUB_TIMEOUT_SECONDS / seconds if seconds else float("inf")
-        self.stdout.write(f"OK: {margin:.0f}x inside GitHub's {GITHUB_TIMEOUT_SECONDS} s limit")
+            raise CommandError(f"too slow: the receiver answered in {took}; {github_waits}")
+        self.stdout.write(f"OK: the receiver answered in {took}; {github_waits}")
 
     def _post_ping(self, url: str) -> tuple[int, str, float]:
         if not url.startswith(("http://", "https://")):

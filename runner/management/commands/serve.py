@@ -16,6 +16,7 @@ from runner.ops.local_setup import (
     AdminLogin,
     ensure_admin_login,
     ensure_secret_file,
+    port_taken,
 )
 from runner.ops.supervisor import Supervisor
 
@@ -26,6 +27,8 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def handle(self, *args, **options) -> None:
+        if problem := port_taken(*self._address()):
+            raise CommandError(problem)
         create_admin_login = self._admin_login_wanted()
         webhook_secret = self._ensure_secrets()
         self._manage("migrate", "--no-input", "--verbosity", "0")
@@ -58,9 +61,17 @@ class Command(BaseCommand):
         if result.returncode:
             raise CommandError(f"`manage.py {arguments[0]}` failed; see the messages above")
 
+    @staticmethod
+    def _address() -> tuple[str, int]:
+        """Where gunicorn listens (deploy/gunicorn.conf.py reads the same variables)."""
+        port = os.environ.get("PORT") or "8000"
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise CommandError(f"PORT={port!r} is not a port number (1 to 65535)")
+        return os.environ.get("HOST") or "127.0.0.1", int(port)
+
     def _print_banner(self, webhook_secret: str, login: AdminLogin, create: bool) -> None:
-        host = os.environ.get("HOST", "127.0.0.1")
-        base = f"http://{host}:{os.environ.get('PORT', '8000')}"
+        host, port = self._address()
+        base = f"http://{host}:{port}"
         manage = f"{sys.executable} manage.py"
         self.stdout.write(
             "\nhookrunner is starting\n"

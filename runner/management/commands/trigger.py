@@ -24,7 +24,7 @@ from runner.config.github import (
     event_from_payload,
     is_commit_sha,
 )
-from runner.config.pipelines import Config, is_from_fork, match
+from runner.config.pipelines import AmbiguousPipelines, Config, is_from_fork, match
 from runner.config.pipelines_file import PipelinesError, load_pipelines
 from runner.models import Delivery
 from runner.outgoing.reconcile import LOCAL_HOOK_ID
@@ -61,7 +61,9 @@ class Command(BaseCommand):
         pull.add_argument("--head", help="the branch it comes from")
         pull.add_argument("--number", type=int, help="the pull request number (default: 1)")
         pull.add_argument("--fork", metavar="OWNER/REPO", help="the head branch is in this fork")
-        parser.add_argument("--pipelines", help="pipelines file (default: PIPELINES_FILE)")
+        parser.add_argument(
+            "--pipelines", metavar="FILE", help="pipelines file (default: PIPELINES_FILE)"
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="only show which pipelines would start"
         )
@@ -96,7 +98,7 @@ class Command(BaseCommand):
             built = event_from_payload(event, payload, delivery_id, LOCAL_HOOK_ID)
         except BadDelivery as error:
             raise CommandError(str(error)) from None
-        config = self._config(options["pipelines"])
+        config = self._config(options["pipelines"], dry_run)
         self._show_verdicts(built, config)
         if event == "push" and not options["changed"] and _filters_paths(config, repository):
             self.stdout.write("(path filters can be tried with --changed FILE ...)")
@@ -112,34 +114,43 @@ class Command(BaseCommand):
         else:
             self.stdout.write("nothing queued")
 
-    def _config(self, pipelines: str | None) -> Config:
+    def _config(self, pipelines: str | None, dry_run: bool) -> Config:
+        """A dry run reads no secret: one that is not set here is only a warning."""
         path = Path(pipelines) if pipelines else Path(settings.PIPELINES_FILE)
         try:
-            return load_pipelines(path, os.environ)
+            config = load_pipelines(path, os.environ, warn_of_unset=dry_run)
         except PipelinesError as error:
             raise CommandError(f"{path} is not valid:\n{error}") from None
+        for warning in config.warnings:
+            self.stderr.write(f"warning: {warning}")
+        return config
 
     def _show_verdicts(self, event: Event, config: Config) -> None:
-        entry = config.entry_for(event.repository)
-        if entry is None:
+        repository = config.repository(event.repository)
+        if repository is None:
             self.stdout.write(f"no entry in {config.source} covers {event.repository}")
             return
+        try:
+            verdicts = match(config, event)
+        except AmbiguousPipelines as error:
+            raise CommandError(str(error)) from None
         fork = f" from the fork {event.head_repository}" if is_from_fork(event) else ""
         what = event.name if event.pr_number is None else f"pull_request #{event.pr_number}"
         action = f" {event.action}" if event.action else ""
         self.stdout.write(
             f"{what}{action}{fork} to {event.repository} {event.ref} at {event.sha[:12]}, "
-            f"via {entry.pattern}:"
+            f"via {repository.patterns}:"
         )
-        for verdict in match(config, event):
+        for verdict in verdicts:
             self.stdout.write(f"  {verdict}")
 
 
 def _filters_paths(config: Config, repository: str) -> bool:
-    entry = config.entry_for(repository)
-    return entry is not None and any(
+    covered = config.repository(repository)
+    return covered is not None and any(
         pipeline.push is not None
         and (pipeline.push.paths is not None or bool(pipeline.push.paths_ignore))
+        for entry in covered.entries
         for pipeline in entry.pipelines
     )
 
