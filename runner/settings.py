@@ -230,6 +230,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise serves admin's files from where they are installed, too: `make run` need not
+# start Django once more to copy them first (collectstatic; the web unit still runs it).
+WHITENOISE_USE_FINDERS = True
 
 # Taken in either case; logging itself knows only the upper-case names.
 _log_level = env_str("LOG_LEVEL", "INFO")

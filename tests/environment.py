@@ -1,4 +1,5 @@
-"""Loaded with `-p` before Django reads its settings: tests never touch var/ or real secrets."""
+"""Loaded with `-p` before Django reads its settings: tests never touch var/, real secrets
+or the example pipelines.yaml at the root, which is the user's to edit."""
 
 import os
 import tempfile
@@ -11,3 +12,5 @@ os.environ.setdefault("WEBHOOK_SECRET", "test-webhook-secret")
 # A file, not memory: live-server threads and subprocesses then each get their own
 # connection, as in production, instead of sharing one in-memory connection.
 os.environ.setdefault("TEST_SQLITE_NAME", str(Path(os.environ["DATA_DIR"]) / "test.sqlite3"))
+# Every process a test starts inherits it (serve, gunicorn, workers), unless told another.
+os.environ["PIPELINES_FILE"] = str(Path(__file__).parent / "fixtures" / "pipelines.yaml")

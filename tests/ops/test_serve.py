@@ -616,3 +616,11 @@ def test_a_port_that_is_no_number_is_named(tmp_path):
     result = run_until_exit(["manage.py", "serve"], DATA_DIR=str(tmp_path), PORT="http")
     assert result.returncode != 0
     assert "PORT='http' is not a port number (1 to 65535)" in result.stderr
+
+
+def test_served_admin_pages_get_their_css_without_collectstatic(server):
+    assert not any((server.data_dir / "static").iterdir())
+    url = f"http://127.0.0.1:{server.port}/static/admin/css/base.css"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        assert b"body" in response.read()

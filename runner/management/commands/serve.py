@@ -32,7 +32,8 @@ class Command(BaseCommand):
         create_admin_login = self._admin_login_wanted()
         webhook_secret = self._ensure_secrets()
         self._manage("migrate", "--no-input", "--verbosity", "0")
-        self._manage("collectstatic", "--no-input", "--verbosity", "0")
+        # WhiteNoise finds admin's files where they are installed (WHITENOISE_USE_FINDERS).
+        settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
         admin_login = ensure_admin_login(create=create_admin_login)
         # The children open their own connections; serve needs none while it supervises.
         connections.close_all()
