@@ -1,8 +1,13 @@
 """What a run's admin page shows, and what its script asks for while the run goes on.
 
 A bounded number of queries whatever the run holds: the run with its delivery, its
-steps, all its output in one ordered query, the previous run of its pipeline, and the
-commit statuses and notifications sent about it.
+steps, the shape of their output (runner/admin/log_lines.py), the lines drawn in one
+query, the previous run of its pipeline, and the commit statuses and notifications sent
+about it.
+
+The page opens where it matters: the step that failed (else the one running, else the
+last with output) open at its last lines; the others folded, their output drawn only
+when small. Everything else is fetched by the page's script (log.js) when asked for.
 """
 
 import json
@@ -13,7 +18,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils.safestring import SafeString
 
-from runner.admin.ansi import ansi_to_html
+from runner.admin.ansi import ansi_lines
 from runner.admin.display import (
     badge_of,
     commit_link,
@@ -21,20 +26,33 @@ from runner.admin.display import (
     repository_url_in,
     status_badge,
 )
+from runner.admin.log_lines import LineRange, StoredLog, lines_html, read_lines, stored_logs
 from runner.models import LogChunk, Outgoing, Run, Step
 from runner.outgoing.attempt import MOST_RATE_LIMITED
 from runner.outgoing.github_api import Outcome
 
 # Chunks sent per poll; a step printing faster is caught up over the next polls.
 LIVE_CHUNKS = 64
+# A folded step's output is drawn with the page while it is this small, and while all
+# drawn so far stays within the page's budget; a larger one is fetched when unfolded.
+SMALL_STEP_CHARS = 16 * 1024
+INLINE_BUDGET_CHARS = 256 * 1024
+# Steps that ended like this are the ones to read first.
+FAILED_STEPS = (Step.Status.FAILED, Step.Status.TIMED_OUT, Step.Status.CANCELLED)
 
 
 @dataclass(frozen=True)
 class StepShown:
     step: Step
+    number: int
     output: SafeString
     status: SafeString
     took: str
+    opened: bool
+    # The numbers of the lines drawn (first > last: none) and of its lines in all.
+    first: int
+    last: int
+    unfinished: bool
 
 
 @dataclass(frozen=True)
@@ -62,15 +80,24 @@ def run_page_context(run: Run) -> dict[str, Any]:
     # The page's script asks for what came after `last_chunk`; drawing only up to it means
     # a chunk stored meanwhile is sent by the script, not lost between the two.
     last_chunk = LogChunk.objects.filter(step__run=run).aggregate(last=Max("pk"))["last"] or 0
-    texts = _output_by_step(run, last_chunk)
+    all_steps = list(run.steps.all())
+    logs = stored_logs([step.pk for step in all_steps], last_chunk)
+    focus = _step_to_open(all_steps, logs)
+    ranges = _ranges_drawn(all_steps, logs, focus)
+    drawn = read_lines(ranges)
     steps = [
         StepShown(
             step,
-            ansi_to_html("".join(texts.get(step.pk, []))),
+            step.index + 1,
+            lines_html(step.index + 1, lines),
             badge_of(step),
             duration_text(step.duration),
+            step == focus,
+            shown.first,
+            shown.last,
+            logs[step.pk].unfinished,
         )
-        for step in run.steps.all()
+        for step, shown, lines in zip(all_steps, ranges, drawn, strict=True)
     ]
     return {
         "run": run,
@@ -85,6 +112,37 @@ def run_page_context(run: Run) -> dict[str, Any]:
         "last_chunk": last_chunk,
         "outgoing": [_outgoing_shown(outgoing) for outgoing in run.outgoing.order_by("pk")],
     }
+
+
+def _step_to_open(steps: list[Step], logs: dict[int, StoredLog]) -> Step | None:
+    """The step that failed, else the one running, else the last with output."""
+    for wanted in (lambda step: step.status in FAILED_STEPS,
+                   lambda step: step.status == Step.Status.RUNNING,
+                   lambda step: logs[step.pk].total > 0):  # fmt: skip
+        found = [step for step in steps if wanted(step)]
+        if found:
+            return found[0] if found[0].status in FAILED_STEPS else found[-1]
+    return None
+
+
+def _ranges_drawn(
+    steps: list[Step], logs: dict[int, StoredLog], focus: Step | None
+) -> list[LineRange]:
+    """The lines drawn of each step: the last ones of the step opened, all of the small
+    ones within the budget, none of the others (first > last)."""
+    budget = INLINE_BUDGET_CHARS
+    ranges = []
+    for step in steps:
+        log = logs[step.pk]
+        if step == focus:
+            first, last = log.tail()
+        elif log.chars <= min(SMALL_STEP_CHARS, budget):
+            first, last = 1, log.total
+            budget -= log.chars
+        else:
+            first, last = log.total + 1, log.total
+        ranges.append(LineRange(log, first, last))
+    return ranges
 
 
 def _outgoing_shown(outgoing: Outgoing) -> OutgoingShown:
@@ -137,18 +195,24 @@ def live_update(run: Run, after: int) -> dict[str, Any]:
             }
             for step in run.steps.all()
         ],
-        "chunks": [
-            {"id": pk, "step": step, "html": ansi_to_html(text)} for pk, step, text in chunks
-        ],
+        "chunks": [_live_chunk(pk, step, text) for pk, step, text in chunks],
     }
 
 
-def _output_by_step(run: Run, last_chunk: int) -> dict[int, list[str]]:
-    texts: dict[int, list[str]] = {}
-    rows = LogChunk.objects.filter(step__run=run, pk__lte=last_chunk).order_by("step_id", "seq")
-    for step_id, text in rows.values_list("step_id", "text"):
-        texts.setdefault(step_id, []).append(text)
-    return texts
+def _live_chunk(pk: int, step: int, text: str) -> dict[str, Any]:
+    """A chunk as the pieces of lines it holds, for the script to add to its step: the
+    first continues the step's last line unless that one ended."""
+    pieces = text.split("\n", 1)
+    return {
+        "id": pk,
+        "step": step,
+        "lines": [str(line) for line in ansi_lines(text)],
+        # Its first piece went back to the start of the line: it draws that line over.
+        "redraws": "\r" in pieces[0].rstrip("\r"),
+        # It stopped at the start of a line, so what comes next draws over it.
+        "returns": text.endswith("\r"),
+        "ends_line": text.endswith("\n"),
+    }
 
 
 def _previous(run: Run) -> Run | None:

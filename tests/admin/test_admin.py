@@ -108,5 +108,6 @@ def test_admin_can_cancel_a_queued_run_and_run_it_again(admin_client, delivered)
         url, {"action": "run_again", "index": 0, "_selected_action": [run.pk]}, follow=True
     )
     again = Run.objects.get(rerun_of=run)
-    assert f"Run {run.pk}: queued again as run {again.pk}".encode() in response.content
+    link = reverse("admin:runner_run_change", args=[again.pk])
+    assert f'Run {run.pk}: queued again as <a href="{link}">run {again.pk}</a>' in response.text
     assert again.status == "queued"

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -46,10 +47,55 @@ def test_index_shows_the_newest_run_of_each_pipeline(admin_client, run_of):
     deploy = run_of("acme/webapp", "deploy", "running")
     other = run_of("acme/api", "test", "timed_out")
     table = last_runs_table(admin_client.get(INDEX_URL))
-    assert run_url(old) not in table
-    rows = [table.index(run_url(run)) for run in (other, deploy, newest)]
+    assert f'<a href="{run_url(old)}">test</a>' not in table
+    rows = [table.index(f'<td><a href="{run_url(run)}">') for run in (other, deploy, newest)]
     assert rows == sorted(rows), "sorted by repository, then pipeline"
     assert f'<td>acme/webapp</td>\n        <td><a href="{run_url(newest)}">test</a></td>' in table
+
+
+def squares(table: str) -> list[str]:
+    """The squares of the table's strips, each as its link's title."""
+    return re.findall(r'<a class="hr-square hr-status-\w+" href="[^"]+" title="([^"]+)"', table)
+
+
+def test_index_shows_each_pipelines_last_20_runs_as_squares_oldest_first(admin_client, run_of):
+    now = timezone.now()
+    runs = [
+        run_of(
+            "acme/webapp", "test", "failed", started_at=now, finished_at=now + timedelta(seconds=n)
+        )
+        for n in range(25)
+    ]
+    deploy = run_of("acme/webapp", "deploy", "running", started_at=now)
+    table = last_runs_table(admin_client.get(INDEX_URL))
+    assert squares(table)[0] == f"#{deploy.pk} running"
+    test_squares = squares(table)[1:]
+    assert test_squares == [f"#{run.pk} failed, {n}.0s" for n, run in enumerate(runs)][-20:]
+    assert f'href="{run_url(runs[-1])}" title=' in table
+
+
+def test_index_shows_the_median_time_of_the_last_20_successful_runs_with_a_trend(
+    admin_client, run_of
+):
+    now = timezone.now()
+    for seconds in [100] * 5 + [10, 30, 20] + [90] * 17:
+        run_of(
+            "acme/webapp",
+            "test",
+            "succeeded",
+            started_at=now,
+            finished_at=now + timedelta(seconds=seconds),
+        )
+    run_of("acme/webapp", "test", "failed", started_at=now, finished_at=now + timedelta(hours=1))
+    table = last_runs_table(admin_client.get(INDEX_URL))
+    assert '<td class="hr-median">1m 30s <svg class="hr-trend"' in table
+    assert "<title>the last 20 successful runs, oldest first: from 10.0s to 1m 30s</title>" in table
+
+
+def test_index_shows_no_median_before_a_pipeline_first_succeeds(admin_client, run_of):
+    run_of("acme/webapp", "test", "failed")
+    table = last_runs_table(admin_client.get(INDEX_URL))
+    assert '<td class="hr-median">\u2013</td>' in table
 
 
 def test_index_shows_each_status_as_a_coloured_word(admin_client, run_of):
@@ -73,14 +119,25 @@ def test_index_says_when_each_run_last_moved(admin_client, run_of):
     assert "queued <time" in table
 
 
+@pytest.mark.parametrize(("seconds", "said"), [(0, "just now"), (42, "42 seconds ago")])
+def test_index_says_a_run_that_just_ended_ended_just_now_or_seconds_ago(
+    admin_client, run_of, seconds, said
+):
+    ended = timezone.now() - timedelta(seconds=seconds)
+    run_of("acme/webapp", "a", "succeeded", started_at=ended, finished_at=ended)
+    table = last_runs_table(admin_client.get(INDEX_URL))
+    assert f">{said}</time>" in table
+    assert "0\xa0minutes" not in table
+
+
 def test_index_queries_do_not_grow_with_the_number_of_runs(
     admin_client, run_of, django_assert_max_num_queries
 ):
     run_of("acme/webapp", "test")
     with CaptureQueriesContext(connection) as one_run:
         admin_client.get(INDEX_URL)
-    for number in range(60):
-        run_of(f"acme/repo-{number % 6}", f"pipeline-{number % 5}", "failed")
+    for number in range(60 * 21):
+        run_of(f"acme/repo-{number % 6}", f"pipeline-{number % 5}", "succeeded")
     with django_assert_max_num_queries(len(one_run)):
         table = last_runs_table(admin_client.get(INDEX_URL))
     assert table.count("<tr>") == 1 + 1 + 30, "heading, acme/webapp test, 6 x 5 pipelines"

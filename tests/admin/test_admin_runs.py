@@ -13,6 +13,7 @@ from django.urls import reverse
 from runner.models import LogChunk, Redaction, Run
 from runner.runs import lifecycle
 from tests.conftest import SignedDelivery, executed
+from tests.rows import make_delivery, make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -124,6 +125,18 @@ def test_run_list_filters_by_status(admin_client, queued):
     assert f">#{kept.pk}<" not in html
 
 
+def test_run_list_filters_by_pipeline_and_event(admin_client):
+    test = make_run(pipeline="test", event="push")
+    deploy = make_run(repository="acme/api", pipeline="deploy", event="pull_request")
+    html = admin_client.get(LIST).content.decode()
+    for choice in ("?pipeline=deploy", "?pipeline=test", "?event=push", "?event=pull_request"):
+        assert f'href="{choice}"' in html
+    for query, shown, hidden in (("pipeline", deploy, test), ("event", test, deploy)):
+        value = getattr(shown, query)
+        html = admin_client.get(LIST, {query: value}).content.decode()
+        assert (f">#{shown.pk}<" in html, f">#{hidden.pk}<" in html) == (True, False)
+
+
 @pytest.mark.parametrize(
     "term", ["fdf0d9b", "main", "delivery-id"], ids=["sha start", "branch", "delivery id"]
 )
@@ -168,6 +181,57 @@ def test_run_list_reads_deliveries_only_for_its_rows(admin_client, queued):
     # which read every run.
     (reading,) = [query["sql"] for query in queries if "runner_delivery" in query["sql"]]
     assert reading.startswith('SELECT "runner_run"."id"')
+
+
+def test_run_list_says_why_a_run_failed_beside_its_commit_message(admin_client, loud_run):
+    html = admin_client.get(LIST).content.decode()
+    assert '<span class="hr-message">Fix flaky session test</span>' in html
+    assert "Use a frozen clock" not in html, "only the message's first line"
+    assert '<span class="hr-reason">step fail failed with exit code 3</span>' in html
+
+
+@pytest.mark.parametrize("status", ["timed_out", "error"])
+def test_run_list_says_why_a_run_timed_out_or_errored(admin_client, queued, status):
+    (run,) = queued()
+    Run.objects.filter(pk=run.pk).update(status=status, detail="why it ended\nmore")
+    html = admin_client.get(LIST).content.decode()
+    assert '<span class="hr-reason">why it ended</span>' in html
+
+
+@pytest.mark.parametrize("status", ["succeeded", "cancelled", "queued"])
+def test_run_list_gives_no_reason_for_a_run_that_did_not_fail(admin_client, queued, status):
+    (run,) = queued()
+    Run.objects.filter(pk=run.pk).update(status=status, detail="cancelled by admin")
+    assert "hr-reason" not in admin_client.get(LIST).content.decode()
+
+
+def test_run_list_shows_a_pull_requests_title_as_its_commit_message(
+    admin_client, pipelines, post_delivery
+):
+    pipelines("""\
+        ci:
+          on: {pull_request: null}
+          steps: [{name: build, run: echo built}]
+        """)
+    post_delivery(SignedDelivery.of_fixture("pull_request__opened"))
+    html = admin_client.get(LIST).content.decode()
+    assert '<span class="hr-message">Add OAuth login flow</span>' in html
+
+
+def test_run_list_escapes_commit_messages_and_reasons(admin_client):
+    delivery = make_delivery(payload={"head_commit": {"message": "<b>bold</b>\nbody"}})
+    make_run(delivery, status="failed", detail="step <i> failed")
+    html = admin_client.get(LIST).content.decode()
+    assert '<span class="hr-message">&lt;b&gt;bold&lt;/b&gt;</span>' in html
+    assert '<span class="hr-reason">step &lt;i&gt; failed</span>' in html
+
+
+def test_run_list_marks_a_re_run_and_links_the_run_it_repeats(admin_client, queued):
+    (first,) = queued()
+    again = lifecycle.rerun(first, by="admin")
+    html = admin_client.get(LIST).content.decode()
+    assert f'<span class="hr-rerun">↻ re-run of <a href="{page_of(first)}">#{first.pk}</a>' in html
+    assert html.count("hr-rerun") == 1, f"only run {again.pk} is a re-run"
 
 
 def test_run_page_shows_each_steps_output_escaped_with_colours(admin_client, loud_run):
@@ -234,14 +298,18 @@ def test_run_page_queries_are_bounded_whatever_the_output(
     assert LogChunk.objects.filter(step__run=run).count() > 10
     with django_assert_max_num_queries(12):
         response = admin_client.get(page_of(run))
-    assert "\n199999\n200000\n</pre>" in response.content.decode()
+    html = response.content.decode()
+    # The last step opened at its end; the other, too big to draw, is fetched if unfolded.
+    assert 'href="#step-2-L200000" data-n="200000"></a>200000\n</span></pre>' in html
+    assert "step-2-L199500" not in html
+    assert "step-1-L" not in html
 
 
 def test_live_view_sends_the_output_stored_after_a_position(admin_client, loud_run):
     live = reverse("admin:run_live", args=[loud_run.pk])
     everything = admin_client.get(live, {"after": 0}).json()
     assert everything["finished"] is True
-    assert "ansi-red" in "".join(chunk["html"] for chunk in everything["chunks"])
+    assert "ansi-red" in "".join(line for chunk in everything["chunks"] for line in chunk["lines"])
     assert [step["exit_code"] for step in everything["steps"]] == [0, 3]
     last = everything["chunks"][-1]["id"]
     assert admin_client.get(live, {"after": last}).json()["chunks"] == []
@@ -356,4 +424,6 @@ def test_a_run_executed_after_its_page_was_drawn_shows_up_in_the_live_view(admin
     executed(run.pk)
     update = admin_client.get(live, {"after": 0}).json()
     assert update["finished"] is True
-    assert [chunk["html"] for chunk in update["chunks"]] == ["built\n"]
+    assert [(chunk["lines"], chunk["ends_line"]) for chunk in update["chunks"]] == [
+        (["built"], True)
+    ]

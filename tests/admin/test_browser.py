@@ -76,7 +76,9 @@ def test_a_person_watches_a_run_live_and_cancels_it(
         shown = lines_shown(page, step.pk)
         assert shown == sorted(set(shown)), f"lines repeated or out of order: {shown}"
 
-        # The button posts and comes back to this page: one navigation, then only polls.
+        # The button asks first, posts and comes back to this page: one navigation, then
+        # only polls.
+        page.once("dialog", lambda dialog: dialog.accept())
         with page.expect_navigation():
             page.get_by_role("button", name="Cancel this run").click()
         message = page.locator(".messagelist")

@@ -4,6 +4,12 @@
   "use strict";
   const page = document.getElementById("hr-run");
   if (!page || page.dataset.finished === "true") return;
+  // Cancelling cannot be undone: the button asks first.
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
   const POLL_MS = 1000;
   let after = Number(page.dataset.after);
 
@@ -32,7 +38,7 @@
       const output = document.querySelector('.hr-output[data-step="' + chunk.step + '"]');
       if (output) {
         const following = output.scrollTop + output.clientHeight >= output.scrollHeight - 4;
-        output.insertAdjacentHTML("beforeend", chunk.html);
+        window.hookrunnerLog.addChunk(output, chunk);
         if (following) output.scrollTop = output.scrollHeight;
       }
       after = chunk.id;

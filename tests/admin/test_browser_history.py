@@ -1,0 +1,123 @@
+"""History at a glance, in a real headless Chromium (tests/browser.py): the runs list says
+why a run failed and fits a 1440 px screen, the index shows each pipeline's last runs as
+squares, and both refresh themselves while a run they show is queued or running.
+
+The database is used before the browser starts and after it closes; while it is open,
+only from another thread (tests/browser.py says why)."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from runner.models import Run
+from tests.browser import PASSWORD, chromium_page, page_problems
+from tests.rows import make_delivery, make_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WIDE_SCREEN = {"width": 1440, "height": 900}
+LONG_TITLE = "Fix flaky session test " + "by freezing the clock everywhere it is read " * 3
+PUSH = {
+    "head_commit": {"message": f"{LONG_TITLE}\n\nUse a frozen clock."},
+    "repository": {"html_url": "https://github.com/acme/webapp"},
+}
+
+
+def log_in(page: Page, live_server) -> None:
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+    expect(page.locator("#logout-form")).to_be_attached()
+
+
+def in_another_thread(change) -> None:
+    """Change the database while the browser is open, as a worker would."""
+
+    def work() -> None:
+        try:
+            change()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+
+
+def ended(run: Run, status: str, detail: str) -> None:
+    Run.objects.filter(pk=run.pk).update(status=status, detail=detail, finished_at=timezone.now())
+
+
+@pytest.fixture
+def admin_user():
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
+
+
+def test_the_runs_list_says_why_runs_failed_and_follows_a_running_one(
+    live_server, admin_user, tmp_path
+):
+    delivery = make_delivery(payload=PUSH)
+    branch = "refs/heads/feature/session-expiry-with-a-frozen-clock-in-every-test"
+    fields = {"sha": "fdf0d9b48aca90fb0019f29d9611992528323408", "ref": branch}
+    reason = "step test failed with exit code 3"
+    failed = make_run(delivery, status="failed", detail=reason, **fields)
+    running = make_run(delivery, pipeline="deploy", status="running", **fields)
+
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        page.set_viewport_size(WIDE_SCREEN)
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/admin/runner/run/")
+        row = page.locator("#result_list tr", has_text=f"#{failed.pk}")
+        expect(row.locator(".hr-reason")).to_have_text(reason)
+        expect(row.locator(".hr-message")).to_have_text(LONG_TITLE.strip())
+        # Admin scrolls a table too wide for the screen inside its own box.
+        overflow = page.evaluate(
+            "(box => box.scrollWidth - box.clientWidth)(document.querySelector('.results'))"
+        )
+        assert overflow <= 0, f"the list is {overflow} px wider than a 1440 px screen shows"
+
+        in_another_thread(lambda: ended(running, "timed_out", "step deploy timed out after 60s"))
+        later = page.locator("#result_list tr", has_text=f"#{running.pk}")
+        expect(later.locator(".hr-reason")).to_have_text("step deploy timed out after 60s")
+        assert problems == [], "the page's script or a request failed"
+
+
+def test_the_index_shows_each_pipelines_last_runs_as_squares_that_link_to_them(
+    live_server, admin_user, tmp_path
+):
+    now = timezone.now()
+    runs = [
+        make_run(status=status, started_at=now, finished_at=now + timedelta(seconds=seconds))
+        for seconds, status in enumerate(["succeeded", "failed"] * 11, start=10)
+    ]
+    queued = make_run(pipeline="lint")
+
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/admin/")
+        test_row = page.locator("#last-runs tr", has_text="test")
+        squares = test_row.locator(".hr-square")
+        expect(squares).to_have_count(20)
+        expect(squares.first).to_have_attribute("title", f"#{runs[2].pk} succeeded, 12.0s")
+        expect(squares.last).to_have_attribute("title", f"#{runs[-1].pk} failed, 31.0s")
+        assert squares.last.bounding_box()["width"] > 0, "the squares are drawn"
+        expect(test_row.locator(".hr-median svg.hr-trend")).to_be_visible()
+        expect(test_row.locator(".hr-median")).to_contain_text("20.0s")
+
+        in_another_thread(lambda: ended(queued, "error", "no worker takes queue default"))
+        lint_row = page.locator("#last-runs tr", has_text="lint")
+        expect(lint_row.locator(".hr-square")).to_have_attribute("title", f"#{queued.pk} error")
+
+        with page.expect_navigation():
+            squares.last.click()
+        expect(page).to_have_url(f"{live_server.url}/admin/runner/run/{runs[-1].pk}/change/")
+        assert problems == [], "the page's script or a request failed"

@@ -1,0 +1,132 @@
+"""A run's log in a real headless Chromium: line links, folded steps, the failing step
+open at its end, terminal colours and progress lines, and a 10 MiB log read in pages.
+
+The database is used before the browser starts, never while it is open (tests/browser.py).
+"""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from runner.models import LogChunk, Run, Step
+from tests.browser import PASSWORD, chromium_page, page_problems
+from tests.rows import make_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# 10 MiB of numbered lines in chunks of LogChunk.MOST_BYTES, as the worker stores them.
+BIG_LINES = 400_000
+LINE = re.compile(r"^line (\d+)\b", re.MULTILINE)
+
+
+def run_with_steps(*steps: tuple[str, str, list[str]]) -> Run:
+    run = make_run(status="failed")
+    for index, (name, status, chunks) in enumerate(steps):
+        step = Step.objects.create(run=run, index=index, name=name, status=status)
+        LogChunk.objects.bulk_create(
+            LogChunk(step=step, seq=seq, text=text) for seq, text in enumerate(chunks)
+        )
+    return run
+
+
+def chunked(text: str) -> list[str]:
+    size = LogChunk.MOST_BYTES
+    return [text[start : start + size] for start in range(0, len(text), size)]
+
+
+def logged_in(page: Page, server: str, session: str) -> None:
+    page.context.add_cookies([{"name": "sessionid", "value": session, "url": server}])
+
+
+@pytest.fixture
+def admin_session() -> str:
+    """A superuser's session, made before the browser starts."""
+    client = Client()
+    client.force_login(
+        get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    )
+    return client.cookies["sessionid"].value
+
+
+def open_page(page: Page, server: str, run: Run, anchor: str = "") -> None:
+    page.goto(f"{server}/admin/runner/run/{run.pk}/change/{anchor}")
+
+
+def lines_in(page: Page, number: int) -> list[int]:
+    text = page.locator(f"#step-{number}").text_content() or ""
+    return [int(found) for found in LINE.findall(text)]
+
+
+def test_the_failing_step_is_open_at_its_end_and_the_others_folded(
+    live_server, admin_session, tmp_path
+):
+    lines = "".join(f"line {n}\n" for n in range(1, 3001))
+    run = run_with_steps(
+        ("build", "succeeded", ["built\n"]),
+        ("test", "failed", chunked(lines)),
+        ("after", "skipped", []),
+    )
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        expect(page.locator("#step-2-L3000")).to_be_in_viewport()
+        expect(page.locator("#step-1")).to_be_hidden()
+        page.get_by_text("1. build").click()
+        expect(page.locator("#step-1-L1")).to_have_text("built")
+        assert lines_in(page, 2) == list(range(2501, 3001))
+        assert problems == []
+
+
+def test_a_line_link_opens_its_step_at_that_line_highlighted(live_server, admin_session, tmp_path):
+    lines = "".join(f"line {n}\n" for n in range(1, 3001))
+    run = run_with_steps(("build", "succeeded", chunked(lines)), ("test", "failed", ["no\n"]))
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run, "#step-1-L120")
+        line = page.locator("#step-1-L120")
+        expect(line).to_be_in_viewport()
+        expect(line).to_have_class(re.compile(r"\bhr-target\b"))
+        page.locator("#step-1-L130 .hr-ln").click()
+        assert page.url.endswith("#step-1-L130")
+        expect(page.locator("#step-1-L130")).to_have_class(re.compile(r"\bhr-target\b"))
+        expect(line).not_to_have_class(re.compile(r"\bhr-target\b"))
+        assert problems == []
+
+
+def test_terminal_colours_and_progress_lines_show_as_in_a_terminal(
+    live_server, admin_session, tmp_path
+):
+    output = "\x1b[38;5;33mblue\x1b[0m \x1b[48;5;31mteal\x1b[0m\n10%\r50%\r100%\ndone\n"
+    run = run_with_steps(("test", "failed", [output]))
+    with chromium_page(tmp_path) as page:
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        blue = page.locator("#step-1-L1 span", has_text="blue")
+        expect(blue).to_have_css("color", "rgb(0, 135, 255)")
+        teal = page.locator("#step-1-L1 span", has_text="teal")
+        expect(teal).to_have_css("background-color", "rgb(0, 135, 175)")
+        expect(page.locator("#step-1-L2")).to_have_text("100%")
+        expect(page.locator("#step-1-L3")).to_have_text("done")
+
+
+def test_a_10_mib_log_opens_at_its_end_and_is_read_in_pages(live_server, admin_session, tmp_path):
+    text = "".join(f"line {n:07d} of a long log\n" for n in range(1, BIG_LINES + 1))
+    assert len(text) >= 10 * 1024 * 1024
+    last = text.count("\n")
+    run = run_with_steps(("test", "failed", chunked(text)))
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        expect(page.locator(f"#step-1-L{last}")).to_be_in_viewport()
+        assert lines_in(page, 1) == list(range(last - 499, last + 1))
+        page.get_by_role("button", name="Earlier lines").click()
+        expect(page.locator(f"#step-1-L{last - 999}")).to_be_attached()
+        assert lines_in(page, 1) == list(range(last - 999, last + 1))
+        expect(page.locator(f"#step-1-L{last}")).to_be_attached()
+        assert problems == []

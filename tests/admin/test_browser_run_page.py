@@ -1,0 +1,52 @@
+"""The run page's buttons in a real headless Chromium: cancelling asks first.
+
+The database is used before the browser starts, never while it is open (tests/browser.py).
+"""
+
+import contextlib
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from playwright.sync_api import Dialog
+
+from runner.models import Run
+from tests.browser import PASSWORD, chromium_page, page_problems
+from tests.rows import make_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admin_session() -> str:
+    client = Client()
+    client.force_login(
+        get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    )
+    return client.cookies["sessionid"].value
+
+
+@pytest.mark.parametrize("answer, status", [("dismiss", "queued"), ("accept", "cancelled")])
+def test_cancelling_a_run_asks_first(live_server, tmp_path, admin_session, answer, status):
+    run = make_run(status="queued")
+    asked: list[str] = []
+
+    def reply(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        getattr(dialog, answer)()
+
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        page.context.add_cookies(
+            [{"name": "sessionid", "value": admin_session, "url": live_server.url}]
+        )
+        page.goto(f"{live_server.url}/admin/runner/run/{run.pk}/change/")
+        page.on("dialog", reply)
+        with page.expect_navigation() if answer == "accept" else contextlib.nullcontext():
+            page.get_by_role("button", name="Cancel this run").click()
+        page.wait_for_load_state()
+    assert asked == [
+        f"Cancel run #{run.pk}? Its running step is stopped and the steps after it are skipped."
+    ]
+    assert problems == []
+    assert Run.objects.get(pk=run.pk).status == status
