@@ -7,8 +7,10 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from runner.admin.common import ReadOnly, ReadOnlyAdmin
+from runner.admin.display import badge_of
 from runner.config.github import BadDelivery
 from runner.config.pipelines import AmbiguousPipelines
 from runner.config.pipelines_file import PipelinesError
@@ -18,6 +20,10 @@ from runner.models.statuses import look_of
 from runner.runs.replay import NotReplayable
 from runner.runs.replay import replay as replay_delivery
 
+# What is still going on: the list marks it (class hr-unended), and history.js reloads
+# the list while any is shown.
+UNENDED_RUNS = frozenset({Run.Status.QUEUED, Run.Status.RUNNING})
+
 # All the list needs of a delivery's runs, fetched in one query for the whole page.
 RUNS_IN_LIST = Prefetch(
     "runs", queryset=Run.objects.only("pk", "delivery_id", "pipeline", "status").order_by("pk")
@@ -26,11 +32,15 @@ RUNS_IN_LIST = Prefetch(
 
 class RunInline(ReadOnly, admin.TabularInline):
     model = Run
-    fields = ("pipeline", "status", "queue", "sha", "created_at")
+    fields = ("pipeline", "status_shown", "queue", "sha", "created_at")
     readonly_fields = fields
     show_change_link = True
     extra = 0
     can_delete = False
+
+    @admin.display(description="status")
+    def status_shown(self, run: Run) -> SafeString:
+        return badge_of(run)
 
 
 class DeliveryChangeList(ChangeList):
@@ -49,7 +59,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "action",
         "repository",
         "ref",
-        "status",
+        "status_shown",
         "runs_started",
         "detail",
     )
@@ -57,25 +67,41 @@ class DeliveryAdmin(ReadOnlyAdmin):
     search_fields = ("delivery_id", "repository", "ref", "sender")
     date_hierarchy = "received_at"
     ordering = ("-received_at", "-pk")
-    fields = (
-        "delivery_id",
-        "event",
-        "action",
-        "hook_id",
-        "repository",
-        "sender",
-        "ref",
-        "received_at",
-        "status",
-        "detail",
-        "attempts",
-        "original",
-        "pretty_payload",
+    # Its runs come first (change_form.html), then what the delivery was; the payload,
+    # long and seldom read, stays folded below them.
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "delivery_id",
+                    "event",
+                    "action",
+                    "hook_id",
+                    "repository",
+                    "sender",
+                    "ref",
+                    "received_at",
+                    "status",
+                    "detail",
+                    "attempts",
+                    "original",
+                )
+            },
+        ),
+        ("Payload", {"fields": ("pretty_payload",), "classes": ("collapse",)}),
     )
-    readonly_fields = fields
+    readonly_fields = tuple(field for _, options in fieldsets for field in options["fields"])
 
     def get_changelist(self, request, **kwargs):
         return DeliveryChangeList
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, delivery: Delivery) -> SafeString | str:
+        # Received: the receiver is still matching it against the pipelines.
+        if delivery.status == Delivery.Status.RECEIVED:
+            return format_html('<span class="hr-unended">{}</span>', delivery.get_status_display())
+        return delivery.get_status_display()
 
     @admin.display(description="runs")
     def runs_started(self, delivery: Delivery) -> str | None:
@@ -84,12 +110,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
             return None
         links = format_html_join(
             ", ",
-            '<a href="{}" title="run {} {}">{} {}</a>',
+            '<a href="{}" title="run {} {}"{}>{} {}</a>',
             (
                 (
                     reverse("admin:runner_run_change", args=[run.pk]),
                     run.pk,
                     run.get_status_display(),
+                    SafeString(' class="hr-unended"' if run.status in UNENDED_RUNS else ""),
                     run.pipeline,
                     look_of(run.status).symbol or run.status,
                 )

@@ -1,9 +1,10 @@
 """What a run's admin page shows, and what its script asks for while the run goes on.
 
 A bounded number of queries whatever the run holds: the run with its delivery, its
-steps, the shape of their output (runner/admin/log_lines.py), the lines drawn in one
-query, the previous run of its pipeline, and the commit statuses and notifications sent
-about it.
+steps, the shape of their output (runner/admin/log_lines.py, when each chunk was stored
+included), the lines drawn in one query, the first chunks holding `::error` or
+`::warning` lines (listed at the top), the previous run of its pipeline, and the commit
+statuses and notifications sent about it.
 
 The page opens where it matters: the step that failed (else the one running, else the
 last with output) open at its last lines; the others folded, their output drawn only
@@ -12,10 +13,12 @@ when small. Everything else is fetched by the page's script (log.js) when asked 
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from runner.admin.ansi import ansi_lines
@@ -26,7 +29,15 @@ from runner.admin.display import (
     repository_url_in,
     status_badge,
 )
-from runner.admin.log_lines import LineRange, StoredLog, lines_html, read_lines, stored_logs
+from runner.admin.log_lines import (
+    LineRange,
+    StoredLog,
+    annotations,
+    epoch_ms,
+    lines_html,
+    read_lines,
+    stored_logs,
+)
 from runner.models import LogChunk, Outgoing, Run, Step
 from runner.outgoing.attempt import MOST_RATE_LIMITED
 from runner.outgoing.github_api import Outcome
@@ -53,6 +64,11 @@ class StepShown:
     first: int
     last: int
     unfinished: bool
+    # When each chunk's lines began and the step began (ms since the epoch), for the
+    # lines' times; when it began running while it runs, for its duration to tick.
+    times: str
+    started: int | None
+    running_since: int | None
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,7 @@ def run_page_context(run: Run) -> dict[str, Any]:
     focus = _step_to_open(all_steps, logs)
     ranges = _ranges_drawn(all_steps, logs, focus)
     drawn = read_lines(ranges)
+    flagged, more_flagged = annotations(all_steps, logs)
     steps = [
         StepShown(
             step,
@@ -96,6 +113,9 @@ def run_page_context(run: Run) -> dict[str, Any]:
             shown.first,
             shown.last,
             logs[step.pk].unfinished,
+            json.dumps(logs[step.pk].times()),
+            _started(step, logs[step.pk]),
+            _running_since(step),
         )
         for step, shown, lines in zip(all_steps, ranges, drawn, strict=True)
     ]
@@ -110,8 +130,23 @@ def run_page_context(run: Run) -> dict[str, Any]:
         "sandbox": run.definition.sandbox,
         "previous": _previous(run),
         "last_chunk": last_chunk,
+        "annotations": flagged,
+        "more_annotations": more_flagged,
+        "now": epoch_ms(timezone.now()),
         "outgoing": [_outgoing_shown(outgoing) for outgoing in run.outgoing.order_by("pk")],
     }
+
+
+def _started(step: Step, log: StoredLog) -> int | None:
+    """When the step began, else when its output did."""
+    if step.started_at:
+        return epoch_ms(step.started_at)
+    return epoch_ms(log.chunks[0].stored_at) if log.chunks else None
+
+
+def _running_since(step: Step) -> int | None:
+    running = step.status == Step.Status.RUNNING and step.started_at
+    return epoch_ms(step.started_at) if running else None
 
 
 def _step_to_open(steps: list[Step], logs: dict[int, StoredLog]) -> Step | None:
@@ -179,33 +214,37 @@ def live_update(run: Run, after: int) -> dict[str, Any]:
     chunks = list(
         LogChunk.objects.filter(step__run=run, pk__gt=after)
         .order_by("pk")
-        .values_list("pk", "step_id", "text")[:LIVE_CHUNKS]
+        .values_list("pk", "step_id", "text", "created_at")[:LIVE_CHUNKS]
     )
     return {
         "status": str(badge_of(run)),
         "detail": run.detail,
         "took": duration_text(run.duration),
         "finished": run.status in Run.ENDED and len(chunks) < LIVE_CHUNKS,
+        # The server's clock: a running step's duration is counted by it, not the browser's.
+        "now": epoch_ms(timezone.now()),
         "steps": [
             {
                 "id": step.pk,
                 "status": str(badge_of(step)),
                 "exit_code": step.exit_code,
                 "took": duration_text(step.duration),
+                "running_since": _running_since(step),
             }
             for step in run.steps.all()
         ],
-        "chunks": [_live_chunk(pk, step, text) for pk, step, text in chunks],
+        "chunks": [_live_chunk(*chunk) for chunk in chunks],
     }
 
 
-def _live_chunk(pk: int, step: int, text: str) -> dict[str, Any]:
+def _live_chunk(pk: int, step: int, text: str, stored_at: datetime) -> dict[str, Any]:
     """A chunk as the pieces of lines it holds, for the script to add to its step: the
     first continues the step's last line unless that one ended."""
     pieces = text.split("\n", 1)
     return {
         "id": pk,
         "step": step,
+        "at": epoch_ms(stored_at),
         "lines": [str(line) for line in ansi_lines(text)],
         # Its first piece went back to the start of the line: it draws that line over.
         "redraws": "\r" in pieces[0].rstrip("\r"),

@@ -91,17 +91,41 @@ def test_delivery_list_links_each_run_a_delivery_started_with_its_status(
     html = response.content.decode()
     assert "2 runs: " in html
     assert f'<a href="{run_url(test)}" title="run {test.pk} succeeded">test ✓</a>' in html
-    assert f'<a href="{run_url(deploy)}" title="run {deploy.pk} queued">deploy ◷</a>' in html
+    assert (
+        f'<a href="{run_url(deploy)}" title="run {deploy.pk} queued" class="hr-unended">'
+        "deploy ◷</a>"
+    ) in html
 
 
 def test_delivery_list_shows_event_action_repository_status_and_time(admin_client):
     stored("d1", action="opened")
     html = admin_client.get(LIST_URL).content.decode()
-    for column in ("received_at", "event", "action", "repository", "status", "runs_started"):
+    for column in ("received_at", "event", "action", "repository", "status_shown", "runs_started"):
         assert f"column-{column}" in html
     assert '<td class="field-action">opened</td>' in html
     assert '<td class="field-repository">acme/webapp</td>' in html
-    assert '<td class="field-status">ignored</td>' in html
+    assert '<td class="field-status_shown">ignored</td>' in html
+
+
+def test_delivery_list_marks_what_is_still_going_on_for_it_to_refresh_itself(admin_client):
+    processing = stored("d1")
+    Delivery.objects.filter(pk=processing.pk).update(status=Delivery.Status.RECEIVED)
+    delivery = stored("d2")
+    running = started(delivery, "test", Run.Status.RUNNING)
+    ended = started(delivery, "deploy", Run.Status.FAILED)
+    html = admin_client.get(LIST_URL).content.decode()
+    assert '<td class="field-status_shown"><span class="hr-unended">received</span></td>' in html
+    assert '<td class="field-status_shown">ignored</td>' in html
+    assert f'title="run {running.pk} running" class="hr-unended"' in html
+    assert f'title="run {ended.pk} failed">' in html
+    assert "runner/history.js" in html
+
+
+def test_delivery_page_does_not_refresh_itself_which_would_fold_the_payload(admin_client):
+    delivery = stored("d1")
+    started(delivery, "test", Run.Status.RUNNING)
+    html = admin_client.get(reverse("admin:runner_delivery_change", args=[delivery.pk]))
+    assert "runner/history.js" not in html.content.decode()
 
 
 def test_delivery_list_shows_newest_first(admin_client):
@@ -144,11 +168,28 @@ def test_delivery_page_shows_the_payload_indented_and_escaped(admin_client):
     assert "<script>alert(1)" not in html
 
 
-def test_delivery_page_lists_the_runs_it_started(admin_client):
+def test_delivery_page_lists_the_runs_it_started_with_their_status_badges(admin_client):
+    delivery = stored("d1")
+    run = started(delivery, "deploy", Run.Status.FAILED)
+    response = admin_client.get(reverse("admin:runner_delivery_change", args=[delivery.pk]))
+    html = response.content.decode()
+    assert run_url(run) in html
+    assert '<span class="hr-status hr-status-failed">✗ failed</span>' in html
+
+
+def test_delivery_page_shows_its_runs_first_and_the_payload_after_them_folded(admin_client):
     delivery = stored("d1")
     run = started(delivery, "deploy")
-    response = admin_client.get(reverse("admin:runner_delivery_change", args=[delivery.pk]))
-    assert run_url(run) in response.content.decode()
+    url = reverse("admin:runner_delivery_change", args=[delivery.pk])
+    html = admin_client.get(url).content.decode()
+    runs_at = html.index(run_url(run))
+    assert runs_at < html.index('<div class="form-row field-event">'), "above the delivery"
+    payload_at = html.index('<pre class="payload"')
+    assert runs_at < payload_at
+    folded_at = html.rindex("<details", 0, payload_at)
+    assert html[folded_at:].startswith("<details><summary>"), "closed until unfolded"
+    assert html.index("</details>", folded_at) > payload_at
+    assert ">Payload</h2>" in html[folded_at:payload_at]
 
 
 def test_delivery_page_stays_read_only(admin_client):

@@ -1,6 +1,7 @@
 """History at a glance, in a real headless Chromium (tests/browser.py): the runs list says
 why a run failed and fits a 1440 px screen, the index shows each pipeline's last runs as
-squares, and both refresh themselves while a run they show is queued or running.
+squares in their statuses' colours, and they and the deliveries list refresh themselves
+while a run they show is queued or running.
 
 The database is used before the browser starts and after it closes; while it is open,
 only from another thread (tests/browser.py says why)."""
@@ -14,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from runner.models import Run
+from runner.models import Delivery, Run
 from tests.browser import PASSWORD, chromium_page, page_problems
 from tests.rows import make_delivery, make_run
 
@@ -121,3 +122,41 @@ def test_the_index_shows_each_pipelines_last_runs_as_squares_that_link_to_them(
             squares.last.click()
         expect(page).to_have_url(f"{live_server.url}/admin/runner/run/{runs[-1].pk}/change/")
         assert problems == [], "the page's script or a request failed"
+
+
+def test_the_deliveries_list_follows_a_delivery_being_processed_and_its_running_run(
+    live_server, admin_user, tmp_path
+):
+    processing = make_delivery(repository="acme/processing", status="received", payload=PUSH)
+    running = make_run(make_delivery(repository="acme/webapp", payload=PUSH), status="running")
+
+    def both_end() -> None:
+        Delivery.objects.filter(pk=processing.pk).update(status="ignored")
+        ended(running, "succeeded", "")
+
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/admin/runner/delivery/")
+        status = page.locator("#result_list tr", has_text="acme/processing")
+        expect(status.locator(".field-status_shown")).to_have_text("received")
+        run = page.locator(f'#result_list a[title^="run {running.pk} "]')
+        expect(run).to_have_attribute("title", f"run {running.pk} running")
+
+        in_another_thread(both_end)
+        expect(status.locator(".field-status_shown")).to_have_text("ignored")
+        expect(run).to_have_attribute("title", f"run {running.pk} succeeded")
+        assert problems == [], "the page's script or a request failed"
+
+
+def test_the_index_squares_take_the_colour_of_their_status(live_server, admin_user, tmp_path):
+    succeeded, failed = make_run(status="succeeded"), make_run(status="failed")
+
+    with chromium_page(tmp_path) as page:
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/admin/")
+        squares = page.locator("#last-runs .hr-square")
+        expect(squares).to_have_count(2)
+        colour = "element => getComputedStyle(element).backgroundColor"
+        assert squares.nth(0).evaluate(colour) == "rgb(46, 125, 50)", f"#{succeeded.pk} green"
+        assert squares.nth(1).evaluate(colour) == "rgb(198, 40, 40)", f"#{failed.pk} red"

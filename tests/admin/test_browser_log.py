@@ -5,10 +5,13 @@ The database is used before the browser starts, never while it is open (tests/br
 """
 
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from runner.models import LogChunk, Run, Step
@@ -129,4 +132,139 @@ def test_a_10_mib_log_opens_at_its_end_and_is_read_in_pages(live_server, admin_s
         expect(page.locator(f"#step-1-L{last - 999}")).to_be_attached()
         assert lines_in(page, 1) == list(range(last - 999, last + 1))
         expect(page.locator(f"#step-1-L{last}")).to_be_attached()
+        assert problems == []
+
+
+def test_a_search_lists_the_lines_found_and_each_opens_its_line(
+    live_server, admin_session, tmp_path
+):
+    lines = "".join(f"line {n}\n" for n in range(1, 3001)).replace("line 42\n", "line 42 <FAIL>\n")
+    run = run_with_steps(("test", "failed", chunked(lines)))
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        page.get_by_label("Search step 1's output").fill("<fail>")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator(".hr-search-found")).to_have_text("1 line")
+        page.locator(".hr-matches").get_by_role("link", name="42").click()
+        line = page.locator("#step-1-L42")
+        expect(line).to_be_in_viewport()
+        expect(line).to_have_text("line 42 <FAIL>")
+        expect(line).to_have_class(re.compile(r"\bhr-target\b"))
+        assert problems == []
+
+
+def test_a_steps_raw_log_downloads_from_its_link(live_server, admin_session, tmp_path):
+    run = run_with_steps(("test", "failed", ["\x1b[31mred\x1b[0m\n"]))
+    with chromium_page(tmp_path) as page:
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        with page.expect_download() as downloading:
+            page.get_by_role("link", name="Raw log", exact=True).click()
+        download = downloading.value
+        assert download.suggested_filename == f"run-{run.pk}-step-1.log"
+        assert Path(download.path()).read_text() == "\x1b[31mred\x1b[0m\n"
+
+
+def time_shown(page: Page, selector: str) -> str:
+    """What a line's time shows, drawn before it by the stylesheet."""
+    return page.locator(selector).evaluate(
+        "line => getComputedStyle(line, '::before').content.replaceAll('\"', '')"
+    )
+
+
+def test_each_line_shows_its_time_or_the_time_since_its_step_began_as_chosen(
+    live_server, admin_session, tmp_path
+):
+    run = run_with_steps(("test", "failed", ["a\nb\n", "c\n"]))
+    began = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    Step.objects.filter(run=run).update(started_at=began)
+    for chunk, seconds in zip(LogChunk.objects.filter(step__run=run), (5, 65), strict=True):
+        chunk.created_at = began + timedelta(seconds=seconds)
+        chunk.save(update_fields=["created_at"])
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        expect(page.locator("#step-1-L3")).to_have_attribute("data-t", "10:01:05")
+        assert [time_shown(page, f"#step-1-L{n}") for n in (1, 2, 3)] == [
+            "10:00:05", "10:00:05", "10:01:05"
+        ]  # fmt: skip
+        page.get_by_label("Each line's time").select_option(label="since its step began")
+        expect(page.locator("#step-1-L3")).to_have_attribute("data-t", "+1:05")
+        page.reload()
+        expect(page.locator("#step-1-L1")).to_have_attribute("data-t", "+0:05")
+        assert time_shown(page, "#step-1-L3") == "+1:05", "the choice is remembered"
+        assert problems == []
+
+
+def test_a_running_steps_duration_goes_on_while_the_page_is_open(
+    live_server, admin_session, tmp_path
+):
+    run = make_run(status="running", started_at=timezone.now() - timedelta(seconds=65))
+    Step.objects.create(run=run, index=0, name="test", status="running", started_at=run.started_at)
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        took = page.locator(".hr-step-took")
+        expect(took).to_have_text(re.compile(r"^1m \d\ds$"))
+        first = took.text_content()
+        expect(took).not_to_have_text(first or "")
+        expect(took).to_have_text(re.compile(r"^1m \d\ds$"))
+        assert problems == []
+
+
+GROUPED = (
+    "start\n::group::Install\ninstalling a\ninstalling b\n::endgroup::\nafter\n"
+    "::error file=app.js,line=3::Broke\n::warning::Careful\n"
+)
+
+
+def test_a_group_is_folded_until_its_line_is_clicked(live_server, admin_session, tmp_path):
+    run = run_with_steps(("test", "failed", [GROUPED]))
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        inside = [page.locator(f"#step-1-L{n}") for n in (3, 4, 5)]
+        expect(page.locator("#step-1-L6")).to_have_text("after")
+        for line in inside:
+            expect(line).to_be_hidden()
+        page.locator("#step-1-L2").get_by_text("::group::Install").click()
+        for line in inside:
+            expect(line).to_be_visible()
+        page.locator("#step-1-L2").get_by_text("::group::Install").click()
+        expect(inside[0]).to_be_hidden()
+        assert problems == []
+
+
+def test_a_link_to_a_line_in_a_folded_group_unfolds_it(live_server, admin_session, tmp_path):
+    run = run_with_steps(("test", "failed", [GROUPED]))
+    with chromium_page(tmp_path) as page:
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run, "#step-1-L4")
+        expect(page.locator("#step-1-L4")).to_be_in_viewport()
+        expect(page.locator("#step-1-L3")).to_be_visible()
+
+
+def test_errors_and_warnings_stand_out_and_are_listed_with_links(
+    live_server, admin_session, tmp_path
+):
+    run = run_with_steps(("build", "succeeded", ["ok\n"]), ("test", "failed", [GROUPED]))
+    with chromium_page(tmp_path) as page:
+        problems = page_problems(page)
+        logged_in(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        expect(page.locator("#step-2-L7")).to_have_css("background-color", "rgb(90, 30, 30)")
+        expect(page.locator("#step-2-L8")).to_have_css("background-color", "rgb(77, 63, 20)")
+        listed = page.locator(".hr-annotations li")
+        expect(listed).to_have_text(
+            ["error app.js:3: Broke (2. test)", "warning Careful (2. test)"]
+        )
+        page.locator("#step-2").evaluate("pre => { pre.scrollTop = 0; }")
+        listed.get_by_role("link", name="warning").click()
+        expect(page.locator("#step-2-L8")).to_be_in_viewport()
+        expect(page.locator("#step-2-L8")).to_have_class(re.compile(r"\bhr-target\b"))
         assert problems == []

@@ -1,10 +1,11 @@
 // Lists and the index show runs as they were when drawn: while one of them is queued or
-// running, this reloads the page every few seconds, so the person sees it end. It waits
-// while they are choosing rows or typing, which a reload would throw away.
+// running (or a delivery on the deliveries list is still being processed, marked
+// hr-unended), this reloads the page every few seconds, so the person sees it end. It
+// waits while they are choosing rows or typing, which a reload would throw away.
 (function () {
   "use strict";
   const SECONDS = 5;
-  const UNENDED = ".hr-status-queued, .hr-status-running";
+  const UNENDED = ".hr-status-queued, .hr-status-running, .hr-unended";
   const TYPED = ["INPUT", "SELECT", "TEXTAREA"];
 
   function busy() {

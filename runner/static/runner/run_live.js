@@ -12,6 +12,24 @@
   }
   const POLL_MS = 1000;
   let after = Number(page.dataset.after);
+  // The server's clock less this browser's: a running step's duration is the server's.
+  let clockSkew = Number(page.dataset.now) - Date.now();
+
+  // As runner/config/text.py's duration_words says it: "4.2s", "3m 07s", "1h 05m".
+  function durationWords(ms) {
+    const seconds = Math.max(0, ms / 1000);
+    if (seconds < 60) return seconds.toFixed(1) + "s";
+    const minutes = Math.floor(Math.round(seconds) / 60);
+    const pad = (number) => String(number).padStart(2, "0");
+    if (minutes < 60) return minutes + "m " + pad(Math.round(seconds) % 60) + "s";
+    return Math.floor(minutes / 60) + "h " + pad(minutes % 60) + "m";
+  }
+
+  function tick() {
+    for (const took of document.querySelectorAll(".hr-step-took[data-running-since]")) {
+      took.textContent = durationWords(Date.now() + clockSkew - Number(took.dataset.runningSince));
+    }
+  }
 
   function replaceHtml(element, html) {
     if (element && element.innerHTML !== html) element.innerHTML = html;
@@ -28,7 +46,13 @@
       replaceHtml(section.querySelector(".hr-step-status"), step.status);
       section.querySelector(".hr-step-exit").textContent =
         step.exit_code === null ? "" : "exit " + step.exit_code;
-      section.querySelector(".hr-step-took").textContent = step.took;
+      const took = section.querySelector(".hr-step-took");
+      if (step.running_since === null) {
+        delete took.dataset.runningSince;
+        took.textContent = step.took;
+      } else {
+        took.dataset.runningSince = step.running_since;
+      }
     }
     return true;
   }
@@ -46,6 +70,7 @@
   }
 
   function show(update) {
+    clockSkew = update.now - Date.now();
     replaceHtml(document.getElementById("hr-run-status"), update.status);
     document.getElementById("hr-run-detail").textContent = update.detail;
     document.getElementById("hr-run-took").textContent = update.took;
@@ -68,4 +93,6 @@
   }
 
   setTimeout(poll, POLL_MS);
+  tick();
+  setInterval(tick, POLL_MS);
 })();
