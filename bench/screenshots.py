@@ -23,21 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import output_log  # noqa: E402
 from bench.served import Target, own_server  # noqa: E402
+from tests.browser import CHROMIUM_ARGS  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
 VIEWPORT = {"width": 1440, "height": 900}
 USERNAME = "admin"
-# Debian's Chromium headless, as tests/browser.py starts it.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Each repository's pipelines and their steps.
 PIPELINES = {
     "acme/webapp": {"test": ("checkout", "install", "test"), "deploy": ("build", "deploy")},

@@ -9,13 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from runner.models import LogChunk, Run, Step
-from tests.browser import PASSWORD, chromium_page, page_problems
+from tests.browser import chromium_page, page_problems
 from tests.rows import make_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,16 +40,6 @@ def chunked(text: str) -> list[str]:
 
 def logged_in(page: Page, server: str, session: str) -> None:
     page.context.add_cookies([{"name": "sessionid", "value": session, "url": server}])
-
-
-@pytest.fixture
-def admin_session() -> str:
-    """A superuser's session, made before the browser starts."""
-    client = Client()
-    client.force_login(
-        get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
-    )
-    return client.cookies["sessionid"].value
 
 
 def open_page(page: Page, server: str, run: Run, anchor: str = "") -> None:

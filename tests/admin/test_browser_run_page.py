@@ -6,24 +6,13 @@ The database is used before the browser starts, never while it is open (tests/br
 import contextlib
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from playwright.sync_api import Dialog
 
 from runner.models import Run
-from tests.browser import PASSWORD, chromium_page, page_problems
+from tests.browser import chromium_page, page_problems
 from tests.rows import make_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admin_session() -> str:
-    client = Client()
-    client.force_login(
-        get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
-    )
-    return client.cookies["sessionid"].value
 
 
 @pytest.mark.parametrize("answer, status", [("dismiss", "queued"), ("accept", "cancelled")])
