@@ -76,3 +76,18 @@ def page_problems(page: Page) -> list[str]:
     page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
     page.on("response", answered)
     return problems
+
+
+def log_in(page: Page, server: str, username: str = "admin") -> None:
+    """Log in through admin's login form, as a person does."""
+    page.goto(f"{server}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+    expect(page.locator("#logout-form")).to_be_attached()
+
+
+def use_session(page: Page, server: str, session: str) -> None:
+    """Be logged in with a session made before the browser started (tests/admin/conftest.py)."""
+    page.context.add_cookies([{"name": "sessionid", "value": session, "url": server}])

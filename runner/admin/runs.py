@@ -155,9 +155,7 @@ class RunAdmin(ReadOnlyAdmin):
         return duration_text(run.duration)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = get_object_or_404(Run.objects.select_related("delivery"), pk=object_id)
-        if not self.has_view_permission(request, run):
-            raise PermissionDenied
+        run = self._run_to_view(request, object_id, Run.objects.select_related("delivery"))
         context = {
             **self.admin_site.each_context(request),
             **run_page_context(run),
@@ -171,26 +169,14 @@ class RunAdmin(ReadOnlyAdmin):
     def live(self, request: HttpRequest, run_id: int) -> JsonResponse:
         """What changed since the chunk the page shows last: for its script."""
         # Polled every second while the page is open: the definition is not needed.
-        run = get_object_or_404(Run.objects.defer("definition"), pk=run_id)
-        if not self.has_view_permission(request, run):
-            raise PermissionDenied
-        after = request.GET.get("after", "0")
-        return JsonResponse(live_update(run, int(after) if after.isdigit() else 0))
+        run = self._run_to_view(request, run_id, Run.objects.defer("definition"))
+        return JsonResponse(live_update(run, _number(request, "after", 0)))
 
     def lines(self, request: HttpRequest, run_id: int, number: int) -> JsonResponse:
         """A range of a step's lines (`first`, `last`, from 1), for the page's script."""
-        run = get_object_or_404(Run.objects.only("pk"), pk=run_id)
-        if not self.has_view_permission(request, run):
-            raise PermissionDenied
-        first, last = (request.GET.get(name, "") for name in ("first", "last"))
-        return JsonResponse(
-            step_lines(
-                run,
-                number,
-                int(first) if first.isdigit() else 1,
-                int(last) if last.isdigit() else 2**31,
-            )
-        )
+        run = self._run_to_view(request, run_id)
+        first, last = _number(request, "first", 1), _number(request, "last", 2**31)
+        return JsonResponse(step_lines(run, number, first, last))
 
     def search_step(self, request: HttpRequest, run_id: int, number: int) -> JsonResponse:
         """The lines of a step holding the text `q`, for the page's script."""
@@ -203,8 +189,9 @@ class RunAdmin(ReadOnlyAdmin):
     def raw_run(self, request: HttpRequest, run_id: int) -> HttpResponseBase:
         return run_raw(self._run_to_view(request, run_id))
 
-    def _run_to_view(self, request: HttpRequest, run_id: int) -> Run:
-        run = get_object_or_404(Run.objects.only("pk"), pk=run_id)
+    def _run_to_view(self, request: HttpRequest, run_id, runs=None) -> Run:
+        """Run `run_id` of `runs` (by default only its id), if the user may view runs."""
+        run = get_object_or_404(Run.objects.only("pk") if runs is None else runs, pk=run_id)
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         return run
@@ -284,6 +271,12 @@ class RunAdmin(ReadOnlyAdmin):
         again = rerun(run, by=request.user.get_username())
         self.message_user(request, _queued_again(run, again))
         return _page_of(again)
+
+
+def _number(request: HttpRequest, name: str, default: int) -> int:
+    """Query parameter `name` as a whole number, `default` when absent or not one."""
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() else default
 
 
 def _page_of(run: Run) -> HttpResponseRedirect:

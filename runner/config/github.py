@@ -72,6 +72,16 @@ class Event:
     def is_acted_on(self) -> bool:
         return self.name in ACTED_ON_EVENTS
 
+    @property
+    def pinged_hook(self) -> str:
+        """The webhook a ping tests, as its payload names it (`hook_id`, then `hook.id`),
+        else as its X-GitHub-Hook-ID header does; "" if neither. Only numbers count:
+        GitHub's hook ids are."""
+        hook = self.payload.get("hook")
+        named = [self.payload.get("hook_id"), hook.get("id") if isinstance(hook, dict) else None]
+        numbers = [str(value) for value in named if type(value) is int]
+        return numbers[0] if numbers else self.hook_id
+
 
 def is_commit_sha(text: str) -> bool:
     return COMMIT_SHA.fullmatch(text) is not None

@@ -10,6 +10,7 @@ README ("Monitoring") lists what it does show.
 """
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,8 +49,12 @@ def queued_by_queue() -> QuerySet:
 def sandbox_problems(now: datetime) -> list[str]:
     """What keeps live workers from sandboxing steps (bwrap missing, say), each once, as
     `health` finds it."""
-    found = workers_alive_since(now).exclude(sandbox_problem="")
-    return sorted(set(found.values_list("sandbox_problem", flat=True)))
+    return distinct(workers_alive_since(now).values_list("sandbox_problem", flat=True))
+
+
+def distinct(problems: Iterable[str]) -> list[str]:
+    """Each problem once, sorted; "" (none) left out."""
+    return sorted({problem for problem in problems if problem})
 
 
 def takes_queue(queues: str, queue: str) -> bool:
@@ -108,7 +113,7 @@ def health() -> dict[str, Any]:
         "queues": sorted(set(alive)),
         "last_seen_seconds_ago": _seconds(last_seen, now) if last_seen else None,
     }
-    unsandboxed = sorted({problem for _, problem in workers if problem})
+    unsandboxed = distinct(problem for _, problem in workers)
     report["sandbox"] = unsandboxed[0] if unsandboxed else OK
     problems.extend(f"a worker cannot sandbox steps: {problem}" for problem in unsandboxed)
     if not alive:

@@ -69,7 +69,7 @@ def process(pk: int, event: Event, config: Config | None) -> Outcome:
 def decide(event: Event, config: Config | None) -> tuple[str, str, list[Pipeline]]:
     """The delivery's outcome, its one-line detail, and the pipelines it starts."""
     if event.is_ping:
-        return Status.ACCEPTED, f"pong: hook {_pinged_hook(event)} reached hookrunner", []
+        return Status.ACCEPTED, f"pong: hook {event.pinged_hook or '?'} reached hookrunner", []
     if not event.is_acted_on:
         return Status.IGNORED, f"hookrunner does not act on {event.name} events", []
     if config is None:
@@ -83,15 +83,6 @@ def decide(event: Event, config: Config | None) -> tuple[str, str, list[Pipeline
         return Status.IGNORED, f"no pipeline matched: {reasons}", []
     names = ", ".join(pipeline.name for pipeline in starting)
     return Status.ACCEPTED, f"started {counted(len(starting), 'run')}: {names}", starting
-
-
-def _pinged_hook(event: Event) -> str:
-    """The webhook a ping tests, as its payload names it (`hook_id`, and `hook.id`), else
-    its X-GitHub-Hook-ID header, else "?". Only numbers: GitHub's hook ids are."""
-    hook = event.payload.get("hook")
-    named = [event.payload.get("hook_id"), hook.get("id") if isinstance(hook, dict) else None]
-    numbers = [str(value) for value in named if type(value) is int]
-    return numbers[0] if numbers else event.hook_id or "?"
 
 
 def processing_since(delivery: Delivery) -> datetime:

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from runner.models import Run, Step
-from tests.browser import PASSWORD, chromium_page, page_problems
+from tests.browser import PASSWORD, chromium_page, log_in, page_problems
 from tests.conftest import SignedDelivery
 from tests.worker_processes import group_members, wait_for, worker_environment
 
@@ -57,12 +57,7 @@ def test_a_person_watches_a_run_live_and_cancels_it(
 
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        page.goto(f"{live_server.url}/admin/login/")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", PASSWORD)
-        with page.expect_navigation():
-            page.click("input[type=submit]")
-        expect(page.locator("#logout-form")).to_be_attached()
+        log_in(page, live_server.url)
 
         page.goto(f"{live_server.url}/admin/runner/run/{run_id}/change/")
         expect(page.locator("#hr-run-status")).to_contain_text("running")

@@ -13,10 +13,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from runner.models import Delivery, Run
-from tests.browser import PASSWORD, chromium_page, page_problems
+from tests.browser import PASSWORD, chromium_page, log_in, page_problems
 from tests.rows import make_delivery, make_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,15 +27,6 @@ PUSH = {
     "head_commit": {"message": f"{LONG_TITLE}\n\nUse a frozen clock."},
     "repository": {"html_url": "https://github.com/acme/webapp"},
 }
-
-
-def log_in(page: Page, live_server) -> None:
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    with page.expect_navigation():
-        page.click("input[type=submit]")
-    expect(page.locator("#logout-form")).to_be_attached()
 
 
 def in_another_thread(change) -> None:
@@ -74,7 +65,7 @@ def test_the_runs_list_says_why_runs_failed_and_follows_a_running_one(
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
         page.set_viewport_size(WIDE_SCREEN)
-        log_in(page, live_server)
+        log_in(page, live_server.url)
         page.goto(f"{live_server.url}/admin/runner/run/")
         row = page.locator("#result_list tr", has_text=f"#{failed.pk}")
         expect(row.locator(".hr-reason")).to_have_text(reason)
@@ -103,7 +94,7 @@ def test_the_index_shows_each_pipelines_last_runs_as_squares_that_link_to_them(
 
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        log_in(page, live_server)
+        log_in(page, live_server.url)
         page.goto(f"{live_server.url}/admin/")
         test_row = page.locator("#last-runs tr", has_text="test")
         squares = test_row.locator(".hr-square")
@@ -136,7 +127,7 @@ def test_the_deliveries_list_follows_a_delivery_being_processed_and_its_running_
 
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        log_in(page, live_server)
+        log_in(page, live_server.url)
         page.goto(f"{live_server.url}/admin/runner/delivery/")
         status = page.locator("#result_list tr", has_text="acme/processing")
         expect(status.locator(".field-status_shown")).to_have_text("received")
@@ -153,7 +144,7 @@ def test_the_index_squares_take_the_colour_of_their_status(live_server, admin_us
     succeeded, failed = make_run(status="succeeded"), make_run(status="failed")
 
     with chromium_page(tmp_path) as page:
-        log_in(page, live_server)
+        log_in(page, live_server.url)
         page.goto(f"{live_server.url}/admin/")
         squares = page.locator("#last-runs .hr-square")
         expect(squares).to_have_count(2)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from runner.models import LogChunk, Run, Step
-from tests.browser import chromium_page, page_problems
+from tests.browser import chromium_page, page_problems, use_session
 from tests.rows import make_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,10 +38,6 @@ def chunked(text: str) -> list[str]:
     return [text[start : start + size] for start in range(0, len(text), size)]
 
 
-def logged_in(page: Page, server: str, session: str) -> None:
-    page.context.add_cookies([{"name": "sessionid", "value": session, "url": server}])
-
-
 def open_page(page: Page, server: str, run: Run, anchor: str = "") -> None:
     page.goto(f"{server}/admin/runner/run/{run.pk}/change/{anchor}")
 
@@ -62,7 +58,7 @@ def test_the_failing_step_is_open_at_its_end_and_the_others_folded(
     )
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         expect(page.locator("#step-2-L3000")).to_be_in_viewport()
         expect(page.locator("#step-1")).to_be_hidden()
@@ -77,7 +73,7 @@ def test_a_line_link_opens_its_step_at_that_line_highlighted(live_server, admin_
     run = run_with_steps(("build", "succeeded", chunked(lines)), ("test", "failed", ["no\n"]))
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run, "#step-1-L120")
         line = page.locator("#step-1-L120")
         expect(line).to_be_in_viewport()
@@ -95,7 +91,7 @@ def test_terminal_colours_and_progress_lines_show_as_in_a_terminal(
     output = "\x1b[38;5;33mblue\x1b[0m \x1b[48;5;31mteal\x1b[0m\n10%\r50%\r100%\ndone\n"
     run = run_with_steps(("test", "failed", [output]))
     with chromium_page(tmp_path) as page:
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         blue = page.locator("#step-1-L1 span", has_text="blue")
         expect(blue).to_have_css("color", "rgb(0, 135, 255)")
@@ -112,7 +108,7 @@ def test_a_10_mib_log_opens_at_its_end_and_is_read_in_pages(live_server, admin_s
     run = run_with_steps(("test", "failed", chunked(text)))
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         expect(page.locator(f"#step-1-L{last}")).to_be_in_viewport()
         assert lines_in(page, 1) == list(range(last - 499, last + 1))
@@ -130,7 +126,7 @@ def test_a_search_lists_the_lines_found_and_each_opens_its_line(
     run = run_with_steps(("test", "failed", chunked(lines)))
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         page.get_by_label("Search step 1's output").fill("<fail>")
         page.get_by_role("button", name="Search").click()
@@ -146,7 +142,7 @@ def test_a_search_lists_the_lines_found_and_each_opens_its_line(
 def test_a_steps_raw_log_downloads_from_its_link(live_server, admin_session, tmp_path):
     run = run_with_steps(("test", "failed", ["\x1b[31mred\x1b[0m\n"]))
     with chromium_page(tmp_path) as page:
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         with page.expect_download() as downloading:
             page.get_by_role("link", name="Raw log", exact=True).click()
@@ -173,7 +169,7 @@ def test_each_line_shows_its_time_or_the_time_since_its_step_began_as_chosen(
         chunk.save(update_fields=["created_at"])
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         expect(page.locator("#step-1-L3")).to_have_attribute("data-t", "10:01:05")
         assert [time_shown(page, f"#step-1-L{n}") for n in (1, 2, 3)] == [
@@ -194,7 +190,7 @@ def test_a_running_steps_duration_goes_on_while_the_page_is_open(
     Step.objects.create(run=run, index=0, name="test", status="running", started_at=run.started_at)
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         took = page.locator(".hr-step-took")
         expect(took).to_have_text(re.compile(r"^1m \d\ds$"))
@@ -214,7 +210,7 @@ def test_a_group_is_folded_until_its_line_is_clicked(live_server, admin_session,
     run = run_with_steps(("test", "failed", [GROUPED]))
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         inside = [page.locator(f"#step-1-L{n}") for n in (3, 4, 5)]
         expect(page.locator("#step-1-L6")).to_have_text("after")
@@ -231,7 +227,7 @@ def test_a_group_is_folded_until_its_line_is_clicked(live_server, admin_session,
 def test_a_link_to_a_line_in_a_folded_group_unfolds_it(live_server, admin_session, tmp_path):
     run = run_with_steps(("test", "failed", [GROUPED]))
     with chromium_page(tmp_path) as page:
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run, "#step-1-L4")
         expect(page.locator("#step-1-L4")).to_be_in_viewport()
         expect(page.locator("#step-1-L3")).to_be_visible()
@@ -243,7 +239,7 @@ def test_errors_and_warnings_stand_out_and_are_listed_with_links(
     run = run_with_steps(("build", "succeeded", ["ok\n"]), ("test", "failed", [GROUPED]))
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        logged_in(page, live_server.url, admin_session)
+        use_session(page, live_server.url, admin_session)
         open_page(page, live_server.url, run)
         expect(page.locator("#step-2-L7")).to_have_css("background-color", "rgb(90, 30, 30)")
         expect(page.locator("#step-2-L8")).to_have_css("background-color", "rgb(77, 63, 20)")

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Dialog
 
 from runner.models import Run
-from tests.browser import chromium_page, page_problems
+from tests.browser import chromium_page, page_problems, use_session
 from tests.rows import make_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,9 +26,7 @@ def test_cancelling_a_run_asks_first(live_server, tmp_path, admin_session, answe
 
     with chromium_page(tmp_path) as page:
         problems = page_problems(page)
-        page.context.add_cookies(
-            [{"name": "sessionid", "value": admin_session, "url": live_server.url}]
-        )
+        use_session(page, live_server.url, admin_session)
         page.goto(f"{live_server.url}/admin/runner/run/{run.pk}/change/")
         page.on("dialog", reply)
         with page.expect_navigation() if answer == "accept" else contextlib.nullcontext():
