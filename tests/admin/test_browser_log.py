@@ -85,6 +85,37 @@ def test_a_line_link_opens_its_step_at_that_line_highlighted(live_server, admin_
         assert problems == []
 
 
+def test_a_line_link_fetches_the_steps_last_lines_once_and_keeps_the_earlier_ones(
+    live_server, admin_session, tmp_path
+):
+    # Opening the step fires its toggle as well: a second fetch of its last lines, drawn
+    # after the link's earlier ones, used to wipe them.
+    lines = "".join(f"line {n}\n" for n in range(1, 3001))
+    run = run_with_steps(("build", "succeeded", chunked(lines)), ("test", "failed", ["no\n"]))
+    with chromium_page(tmp_path) as page:
+        asked = []
+        page.on("request", lambda request: asked.append(request.url))
+        use_session(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run, "#step-1-L120")
+        expect(page.locator("#step-1-L120")).to_have_class(re.compile(r"\bhr-target\b"))
+        assert lines_in(page, 1) == list(range(100, 3001))
+        assert sum("last=3000" in url for url in asked) == 1
+
+
+def test_quick_clicks_on_earlier_lines_draw_each_line_once(live_server, admin_session, tmp_path):
+    lines = "".join(f"line {n}\n" for n in range(1, 3001))
+    run = run_with_steps(("test", "failed", chunked(lines)))
+    with chromium_page(tmp_path) as page:
+        use_session(page, live_server.url, admin_session)
+        open_page(page, live_server.url, run)
+        expect(page.locator("#step-1-L3000")).to_be_in_viewport()
+        earlier = page.get_by_role("button", name="Earlier lines")
+        earlier.click()
+        earlier.click()
+        expect(page.locator("#step-1-L1501")).to_be_attached()
+        assert lines_in(page, 1) == list(range(1501, 3001))
+
+
 def test_terminal_colours_and_progress_lines_show_as_in_a_terminal(
     live_server, admin_session, tmp_path
 ):

@@ -117,8 +117,17 @@
     pre.previousElementSibling.hidden = Number(pre.dataset.first) <= 1;
   }
 
-  // Lines before those drawn, down to line `from`: the page keeps its place meanwhile.
-  function earlier(pre, from) {
+  // Lines before those drawn, down to the line `fromOf` gives for the first one drawn once
+  // earlier fetches are done: one fetch at a time per step, so two quick clicks on
+  // "Earlier lines" draw two pages, and no line twice.
+  function earlier(pre, fromOf) {
+    const done = (pre.hrFetching || Promise.resolve()).then(() =>
+      earlierNow(pre, Math.max(1, fromOf(Number(pre.dataset.first)))));
+    pre.hrFetching = done.catch(() => undefined);
+    return done;
+  }
+
+  function earlierNow(pre, from) {
     const first = Number(pre.dataset.first);
     if (first <= from || first <= 1) return Promise.resolve();
     return fetchLines(pre, from, first - 1).then((lines) => {
@@ -128,22 +137,29 @@
       pre.dataset.first = lines.first;
       drawn(pre, false);
       showMore(pre);
-      return earlier(pre, from);  // the server sends at most so many lines at a time
+      return earlierNow(pre, from);  // the server sends at most so many lines at a time
     });
   }
 
-  // A folded step whose lines the page did not draw: its last ones, once unfolded.
+  // A folded step whose lines the page did not draw: its last ones, once unfolded. Fetched
+  // once: a line link opens the step and fires its toggle too, and a second tail drawn
+  // after the link's earlier lines would wipe them.
   function drawTail(pre) {
     const last = Number(pre.dataset.last);
+    if (pre.hrTail) return pre.hrTail;
     if (Number(pre.dataset.first) <= last || last === 0) return Promise.resolve();
-    return fetchLines(pre, Math.max(1, last - PAGE_LINES + 1), last).then((lines) => {
+    pre.hrTail = fetchLines(pre, Math.max(1, last - PAGE_LINES + 1), last).then((lines) => {
       pre.innerHTML = lines.html;
       pre.dataset.first = lines.first;
       pre.hrOpenGroup = null;
       drawn(pre, true);
       pre.scrollTop = pre.scrollHeight;
       showMore(pre);
+    }, (problem) => {
+      pre.hrTail = null;
+      throw problem;
     });
+    return pre.hrTail;
   }
 
   function goToLine() {
@@ -153,7 +169,7 @@
     const number = Number(target[2]);
     pre.closest("details").open = true;
     drawTail(pre)
-      .then(() => earlier(pre, Math.max(1, number - 20)))
+      .then(() => earlier(pre, () => number - 20))
       .then(() => {
         const line = document.getElementById(window.location.hash.slice(1));
         if (!line) return;
@@ -231,9 +247,9 @@
     });
     const more = pre.previousElementSibling;
     more.querySelector(".hr-earlier").addEventListener("click", () => {
-      earlier(pre, Math.max(1, Number(pre.dataset.first) - PAGE_LINES));
+      earlier(pre, (first) => first - PAGE_LINES);
     });
-    more.querySelector(".hr-all").addEventListener("click", () => earlier(pre, 1));
+    more.querySelector(".hr-all").addEventListener("click", () => earlier(pre, () => 1));
     pre.closest("details").addEventListener("toggle", (event) => {
       if (event.target.open) drawTail(pre);
     });
