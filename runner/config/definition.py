@@ -10,11 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.config.pipelines import (
+    DEFAULT_APPROVAL_EXPIRES,
     DEFAULT_NOTIFY_ON,
     DEFAULT_SHELL,
     DEFAULT_TIMEOUT,
     SANDBOXED,
+    Approval,
     Concurrency,
+    Environment,
+    Input,
     Notify,
     Pipeline,
     Sandbox,
@@ -48,6 +52,10 @@ class RunDefinition:
     concurrency: Concurrency | None = None
     # Rows stored before sandboxes existed read as sandboxed, as every pipeline now is.
     sandbox: Sandbox = SANDBOXED
+    environment: Environment | None = None
+    approval: Approval | None = None
+    # The inputs a manual run of it takes (its run holds the values given).
+    inputs: tuple[Input, ...] = ()
 
     @classmethod
     def of(cls, pipeline: Pipeline, from_fork: bool) -> "RunDefinition":
@@ -69,11 +77,18 @@ class RunDefinition:
             notify=pipeline.notify,
             concurrency=pipeline.concurrency,
             sandbox=pipeline.sandbox,
+            environment=pipeline.environment,
+            approval=pipeline.approval,
+            inputs=pipeline.manual.inputs if pipeline.manual else (),
         )
 
     @property
     def concurrency_group(self) -> str:
         return self.concurrency.group if self.concurrency else ""
+
+    @property
+    def environment_name(self) -> str:
+        return self.environment.name if self.environment else ""
 
     @property
     def cancels_in_progress(self) -> bool:
@@ -113,6 +128,19 @@ class RunDefinition:
                 "enabled": self.sandbox.enabled, "writable": list(self.sandbox.writable),
                 "readonly": list(self.sandbox.readonly), "network": self.sandbox.network,
             },
+            "environment": (
+                {"name": self.environment.name, "url": self.environment.url}
+                if self.environment else None
+            ),
+            "approval": (
+                {"approvers": self.approval.approvers, "expires": self.approval.expires}
+                if self.approval else None
+            ),
+            "inputs": [
+                {"name": i.name, "description": i.description, "default": i.default,
+                 "choices": list(i.choices)}
+                for i in self.inputs
+            ],
         }  # fmt: skip
 
     @classmethod
@@ -141,6 +169,9 @@ class RunDefinition:
             ),
             concurrency=Concurrency(**concurrency) if concurrency else None,
             sandbox=_sandbox(data.get("sandbox") or {}),
+            environment=_environment(data.get("environment")),
+            approval=_approval(data.get("approval")),
+            inputs=tuple(_input(entry) for entry in data.get("inputs", ())),
         )
 
 
@@ -156,3 +187,20 @@ def _sandbox(data: dict[str, Any]) -> Sandbox:
         readonly=tuple(data.get("readonly", ())),
         network=data.get("network", True),
     )
+
+
+def _environment(data: dict[str, Any] | None) -> Environment | None:
+    return Environment(data["name"], data.get("url") or "") if data else None
+
+
+def _approval(data: dict[str, Any] | None) -> Approval | None:
+    if data is None:
+        return None
+    return Approval(data.get("approvers") or "", data.get("expires", DEFAULT_APPROVAL_EXPIRES))
+
+
+def _input(data: dict[str, Any]) -> Input:
+    return Input(
+        data["name"], data.get("description") or "", data.get("default"),
+        tuple(data.get("choices") or ()),
+    )  # fmt: skip

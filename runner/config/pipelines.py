@@ -27,6 +27,8 @@ NOTIFY_ON = ("always", "failure", "changes")
 DEFAULT_NOTIFY_ON = "always"
 # Seconds a pipeline, and each of its steps, may run unless pipelines.yaml says otherwise.
 DEFAULT_TIMEOUT = 3600
+# Seconds a run waits for a person's approval before it is skipped (approval expired).
+DEFAULT_APPROVAL_EXPIRES = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,47 @@ SANDBOX_OFF = Sandbox(enabled=False)
 
 
 @dataclass(frozen=True)
+class Environment:
+    """Where a pipeline deploys (production, staging...): one live deployment each per
+    repository, the last run of it that succeeded. `url` is where it can be seen."""
+
+    name: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A person must approve each run before its first step: one in the Django group
+    `approvers`, or with the approve_run permission where it names none. A run waiting
+    longer than `expires` seconds is skipped."""
+
+    approvers: str = ""
+    expires: int = DEFAULT_APPROVAL_EXPIRES
+
+
+@dataclass(frozen=True)
+class Input:
+    """A value a person gives a manual run, reaching its steps as INPUT_<NAME>. Without a
+    default it must be given; with choices it must be one of them."""
+
+    name: str
+    description: str = ""
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def variable(self) -> str:
+        return "INPUT_" + self.name.upper()
+
+
+@dataclass(frozen=True)
+class ManualTrigger:
+    """`on: manual`: a person may start the pipeline for a branch, tag or sha."""
+
+    inputs: tuple[Input, ...] = ()
+
+
+@dataclass(frozen=True)
 class Pipeline:
     name: str
     steps: tuple[Step, ...]
@@ -123,6 +166,9 @@ class Pipeline:
     token_env: str = ""
     notify: tuple[Notify, ...] = ()
     sandbox: Sandbox = SANDBOXED
+    manual: ManualTrigger | None = None
+    environment: Environment | None = None
+    approval: Approval | None = None
 
 
 @dataclass(frozen=True)

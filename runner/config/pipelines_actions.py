@@ -18,6 +18,10 @@ def actions_key_hint(key: str, value: Node, allowed: Collection[str]) -> str | N
         return _runs_on_hint(value)
     if key == "timeout-minutes" and "timeout" in allowed:
         return _timeout_hint(value)
+    if key == "workflow_dispatch" and "manual" in allowed:
+        return "hookrunner calls it manual (on: manual, with inputs as on GitHub)"
+    if key == "options" and "choices" in allowed:
+        return "hookrunner calls them choices"
     ours = key.replace("-", "_")
     if ours != key and ours in allowed:
         return f"hookrunner spells it {ours}"

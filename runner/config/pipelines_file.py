@@ -4,7 +4,8 @@ file and line (through runner.config.yaml_nodes).
 Here: the file, its repository entries, their pipelines and steps. The readers it holds
 read the rest: pipelines_triggers (on:), pipelines_env (env: and the variables
 named for secrets and tokens), pipelines_outbound (report_status and notify:),
-pipelines_sandbox (sandbox: and where workdir may be) and pipelines_entries (how entries
+pipelines_sandbox (sandbox: and where workdir may be), pipelines_deploy (environment:,
+approval: and the inputs of on: manual) and pipelines_entries (how entries
 covering one repository combine). Keys spelt as in GitHub Actions are answered by
 pipelines_actions. Problems are listed in line order.
 """
@@ -29,6 +30,7 @@ from runner.config.pipelines import (
     Step,
 )
 from runner.config.pipelines_actions import actions_key_hint
+from runner.config.pipelines_deploy import DeployReader
 from runner.config.pipelines_entries import EntriesChecker, ReadEntry
 from runner.config.pipelines_env import EnvReader
 from runner.config.pipelines_outbound import OutboundReader
@@ -49,7 +51,8 @@ PIPELINE_KEYS = {
     "on": True, "steps": True, "env": False, "timeout": False, "workdir": False,
     "checkout": False, "keep_workspace": False, "shell": False, "secrets": False,
     "runs_on": False, "concurrency": False, "forks": False, "needs": False,
-    "report_status": False, "notify": False, "sandbox": False,
+    "report_status": False, "notify": False, "sandbox": False, "environment": False,
+    "approval": False, "approvers": False, "expires": False,
 }  # fmt: skip
 STEP_KEYS = {"name": True, "run": True, "timeout": False, "env": False, "shell": False}
 CONCURRENCY_KEYS = {"group": True, "cancel_in_progress": False}
@@ -132,7 +135,8 @@ class _Reader:
     def __init__(self, source: str, environ: Mapping[str, str], warn_of_unset: bool) -> None:
         self.nodes = NodeReader(source, actions_key_hint)
         self.env_reader = EnvReader(self.nodes, environ, warn_of_unset)
-        self.triggers = TriggerReader(self.nodes)
+        self.deploy = DeployReader(self.nodes)
+        self.triggers = TriggerReader(self.nodes, self.deploy)
         self.outbound = OutboundReader(self.nodes, self.env_reader)
         self.sandbox = SandboxReader(self.nodes)
 
@@ -199,7 +203,8 @@ class _Reader:
         fields = self.nodes.mapping(node, where, PIPELINE_KEYS)
         if fields is None:
             return None
-        push, pull_request = self.triggers.triggers(fields.get("on"), f"{where}.on")
+        triggers = self.triggers.triggers(fields.get("on"), f"{where}.on")
+        environment = self.deploy.environment(fields.get("environment"), f"{where}.environment")
         timeout = self.nodes.duration(fields.get("timeout"), f"{where}.timeout", DEFAULT_TIMEOUT)
         workdir = self.nodes.string(fields.get("workdir"), f"{where}.workdir", "")
         checkout = self.nodes.boolean(fields.get("checkout"), f"{where}.checkout", False)
@@ -220,8 +225,11 @@ class _Reader:
         return Pipeline(
             name=name,
             steps=self.steps(fields.get("steps"), f"{where}.steps", timeout, shell),
-            push=push,
-            pull_request=pull_request,
+            push=triggers.push,
+            pull_request=triggers.pull_request,
+            manual=triggers.manual,
+            environment=environment,
+            approval=self.deploy.approval(fields, where),
             env=self.env_reader.env(fields.get("env"), f"{where}.env"),
             timeout=timeout,
             workdir=workdir,

@@ -1,13 +1,22 @@
 """pipelines.yaml's triggers: a pipeline's on: with its push and pull_request events and
-their filters (branches, tags, paths, deletions, pull request types), globs compiled.
+their filters (branches, tags, paths, deletions, pull request types), globs compiled, and
+`manual` with its inputs (read by pipelines_deploy).
 
 As on GitHub, `on:` may also be one event name or a list of them, each with no filter, and
 a filter list and its `_ignore` list exclude each other."""
 
+from dataclasses import dataclass
+
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from runner.config.globs import BadGlob, Glob, compile_glob, never_matches
-from runner.config.pipelines import DEFAULT_PULL_REQUEST_TYPES, PullRequestTrigger, PushTrigger
+from runner.config.pipelines import (
+    DEFAULT_PULL_REQUEST_TYPES,
+    ManualTrigger,
+    PullRequestTrigger,
+    PushTrigger,
+)
+from runner.config.pipelines_deploy import DeployReader
 from runner.config.yaml_nodes import NodeReader, is_null
 
 PULL_REQUEST_TYPES = frozenset({
@@ -21,7 +30,7 @@ PUSH_KEYS = {
     "deletions": False, "paths": False, "paths_ignore": False,
 }  # fmt: skip
 PULL_REQUEST_KEYS = {"types": False, "branches": False, "branches_ignore": False}
-EVENT_KEYS = {"push": False, "pull_request": False}
+EVENT_KEYS = {"push": False, "pull_request": False, "manual": False}
 # GitHub filters pull requests by path too, but their payload lists no files.
 PATH_KEYS = ("paths", "paths_ignore")
 # Lists that exclude each other in one trigger, as on GitHub: a '!' pattern in the first
@@ -30,30 +39,38 @@ EXCLUSIVE_LISTS = (("branches", "branches_ignore"), ("tags", "tags_ignore"), PAT
 NULL_TAG = "tag:yaml.org,2002:null"
 
 
+@dataclass(frozen=True)
+class Triggers:
+    push: PushTrigger | None = None
+    pull_request: PullRequestTrigger | None = None
+    manual: ManualTrigger | None = None
+
+
 class TriggerReader:
-    """Reads a pipeline's on: mapping into its push and pull_request triggers."""
+    """Reads a pipeline's on: mapping into its push, pull_request and manual triggers."""
 
-    def __init__(self, nodes: NodeReader) -> None:
+    def __init__(self, nodes: NodeReader, deploy: DeployReader) -> None:
         self.nodes = nodes
+        self.deploy = deploy
 
-    def triggers(
-        self, node: Node | None, where: str
-    ) -> tuple[PushTrigger | None, PullRequestTrigger | None]:
+    def triggers(self, node: Node | None, where: str) -> Triggers:
         if node is not None and is_null(node):
             self.nodes.problem(node, where, NO_EVENT)
-            return None, None
+            return Triggers()
         named = _as_events(node)
         events = self.nodes.mapping(named, where, EVENT_KEYS, "event")
         if events is None:
-            return None, None
+            return Triggers()
         if not named.value:  # not when each event it names is unknown: that was said
             self.nodes.problem(node, where, NO_EVENT)
-        push = pull_request = None
+        push = pull_request = manual = None
         if "push" in events:
             push = self.push(events["push"], f"{where}.push")
         if "pull_request" in events:
             pull_request = self.pull_request(events["pull_request"], f"{where}.pull_request")
-        return push, pull_request
+        if "manual" in events:
+            manual = self.deploy.manual(events["manual"], f"{where}.manual")
+        return Triggers(push, pull_request, manual)
 
     def push(self, node: Node, where: str) -> PushTrigger:
         if is_null(node):
@@ -134,7 +151,7 @@ class TriggerReader:
         return tuple(globs)
 
 
-NO_EVENT = "names no event (use push and/or pull_request)"
+NO_EVENT = "names no event (use push, pull_request and/or manual)"
 ONLY_NEGATIONS = (
     "lists only '!' patterns, so it can never match: a '!' pattern only takes back what a "
     "pattern before it matched (start with '**' for everything else)"

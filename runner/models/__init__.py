@@ -8,6 +8,7 @@ from runner.models.deliveries import (
     DroppedRejections,
     RejectedRequest,
 )
+from runner.models.deployments import Decision, EnvironmentLock
 from runner.models.outgoing import Outgoing
 from runner.models.redactions import Redaction
 from runner.models.runs import ConcurrencyGroup, LogChunk, Run, Step
@@ -16,8 +17,10 @@ from runner.models.workers import WorkerSeen
 __all__ = [
     "RECEIVED_COLUMNS",
     "ConcurrencyGroup",
+    "Decision",
     "Delivery",
     "DroppedRejections",
+    "EnvironmentLock",
     "LogChunk",
     "Outgoing",
     "Redaction",

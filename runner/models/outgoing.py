@@ -1,4 +1,5 @@
-"""Requests hookrunner sends about runs: commit statuses and notifications."""
+"""Requests hookrunner sends about runs: commit statuses, GitHub deployments and their
+statuses, and notifications."""
 
 from django.db import models
 from django.db.models.functions import Now
@@ -7,13 +8,16 @@ from runner.models.runs import Run
 
 
 class Outgoing(models.Model):
-    """A request hookrunner sends about a run: a commit status to GitHub's API, or a
-    notification. Sent by a task, retried; every attempt is kept. Tokens and signing
-    secrets are looked up when sending and never stored here."""
+    """A request hookrunner sends about a run: a commit status, a GitHub deployment or one
+    of its statuses to GitHub's API, or a notification. Sent by a task, retried; every
+    attempt is kept. Tokens and signing secrets are looked up when sending and never
+    stored here."""
 
     class Kind(models.TextChoices):
         COMMIT_STATUS = "commit_status", "commit status"
         NOTIFICATION = "notification", "notification"
+        DEPLOYMENT = "deployment", "GitHub deployment"
+        DEPLOYMENT_STATUS = "deployment_status", "GitHub deployment status"
 
     class State(models.TextChoices):
         PENDING = "pending", "pending"
@@ -21,7 +25,7 @@ class Outgoing(models.Model):
         GAVE_UP = "gave_up", "gave up"
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="outgoing")
-    kind = models.CharField(max_length=16, choices=Kind)
+    kind = models.CharField(max_length=20, choices=Kind)
     url = models.CharField(max_length=1000)
     body = models.JSONField()
     state = models.CharField(max_length=16, choices=State, default=State.PENDING)

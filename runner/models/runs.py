@@ -39,6 +39,25 @@ class RunQuerySet(models.QuerySet):
         runs = self.filter(repository=repository, sha=sha, pipeline=pipeline)
         return runs.order_by("-pk").first()
 
+    def waiting_for_lock(self, repository: str, environment: str) -> "RunQuerySet":
+        return self.waiting().filter(
+            repository=repository, environment=environment, waiting_for=Run.WaitingFor.LOCK
+        )
+
+    def approval_expired(self, now: datetime) -> "RunQuerySet":
+        return self.waiting().filter(
+            waiting_for=Run.WaitingFor.APPROVAL, approval_expires_at__lte=now
+        )
+
+    def deployments(self, repository: str, environment: str) -> "RunQuerySet":
+        """The runs of an environment, newest first."""
+        return self.filter(repository=repository, environment=environment).order_by("-pk")
+
+    def live(self, repository: str, environment: str) -> "Run | None":
+        """The deployment live in an environment: its last run that succeeded."""
+        succeeded = self.deployments(repository, environment).filter(status=Run.Status.SUCCEEDED)
+        return succeeded.first()
+
     def in_group(self, group: str) -> "RunQuerySet":
         """The runs of a concurrency group that have not ended."""
         unended = [Run.Status.WAITING, Run.Status.QUEUED, Run.Status.RUNNING]
@@ -80,6 +99,10 @@ class Run(models.Model):
         NEEDS = "needs", "what it needs"
         # Another run of its concurrency group is queued or running.
         TURN = "turn", "its turn"
+        # A person's approval (its pipeline says approval: required).
+        APPROVAL = "approval", "approval"
+        # Its environment is locked (a deploy freeze).
+        LOCK = "lock", "its environment's lock"
 
     # Statuses a run never leaves.
     ENDED = frozenset(Status) - {Status.WAITING, Status.QUEUED, Status.RUNNING}
@@ -120,6 +143,21 @@ class Run(models.Model):
     concurrency_group = models.CharField(max_length=200, blank=True)
     # Set when the pipeline keeps its workspace after the run (keep_workspace: true).
     kept_workspace = models.CharField(max_length=500, blank=True)
+    # Where its pipeline deploys (environment:), empty for a pipeline that names none.
+    environment = models.CharField(max_length=100, blank=True)
+    # What a person gave a manual run's inputs, by name.
+    inputs = models.JSONField(default=dict, blank=True)
+    # Who started a manual run or a rollback; the name stays when the account goes.
+    requested_by = models.CharField(max_length=150, blank=True)
+    # The live deployment a rollback replaces, and why a person asked for it.
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rollbacks"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    # A run waiting for approval past this is skipped.
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    # The deployment GitHub made for this run, once it answered.
+    github_deployment_id = models.BigIntegerField(null=True, blank=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -142,6 +180,12 @@ class Run(models.Model):
                 name="run_group_unended",
                 condition=Q(status__in=["waiting", "queued", "running"]),
             ),
+            # An environment's deployments newest first: the environments page, rollback.
+            models.Index(
+                fields=["repository", "environment", "-id"],
+                name="run_environment_newest",
+                condition=~Q(environment=""),
+            ),
             # The badge: a pipeline's last finished run, repository compared lower-cased.
             models.Index(
                 Lower("repository"),
@@ -156,6 +200,9 @@ class Run(models.Model):
             ("cancel_run", "Can cancel runs"),
             ("rerun_run", "Can run runs again"),
             ("redact_output", "Can redact a value from stored output"),
+            ("approve_run", "Can approve or reject runs waiting for approval"),
+            ("deploy", "Can start manual runs and roll back deployments"),
+            ("lock_environment", "Can lock and unlock environments"),
         ]
 
     def __str__(self) -> str:

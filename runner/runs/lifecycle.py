@@ -1,19 +1,24 @@
 """Every change of a Run's state, and what follows from each.
 
-A run is created queued (with its task), or waiting: for the pipelines it needs, or for
-its turn in its concurrency group. A worker claims a queued run, starts its steps one by
-one and finishes it; a person cancels it; the reaper marks it lost; a person runs it
-again. Each of these is one write transaction that also writes everything that follows:
-the run's commit statuses and notifications (Outgoing rows with their tasks), the waiting
-runs its end releases or skips, and the next run of its concurrency group made runnable.
+A run is created queued (with its task), or waiting: for the pipelines it needs, then for
+a person's approval, then for its environment to be unlocked, then for its turn in its
+concurrency group (Stage: each wait is passed in that order, those that do not apply
+skipped). A worker claims a queued run (or, finding its environment locked meanwhile,
+puts it back to wait), starts its steps one by one and finishes it; a person approves,
+rejects or cancels it; the reaper marks it lost; an approval expires; a person runs it
+again, starts a pipeline by hand, or rolls an environment back. Each of these is one
+write transaction that also writes everything that follows: the run's commit statuses,
+GitHub deployment statuses and notifications (Outgoing rows with their tasks), the
+waiting runs its end releases or skips, and the next run of its concurrency group made
+runnable.
 A process killed between two writes therefore leaves nothing stranded: every change is
 there with its consequences, or none of it is.
 """
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
-from enum import StrEnum
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
 
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -21,9 +26,10 @@ from django_tasks_db.models import DBTaskResult
 from runner.config.definition import RunDefinition
 from runner.config.github import Event
 from runner.config.pipelines import Pipeline, is_from_fork
-from runner.models import Run, Step, clipped
+from runner.models import Decision, EnvironmentLock, Run, Step, clipped
 from runner.models.db import write_transaction
 from runner.models.runs import RunQuerySet
+from runner.outgoing.deployments import queue_deployments, queue_in_progress
 from runner.outgoing.queue import queue_ended, queue_started
 from runner.runs.concurrency import has_turn_taken, lock_group, next_in_line, older_in_line
 from runner.runs.needs import Readiness, newest_needed, verdict
@@ -34,7 +40,7 @@ logger = logging.getLogger(__name__)
 # What a re-run takes over from the run it repeats.
 REPEATED_FIELDS = (
     "delivery_id", "repository", "pipeline", "event", "sha", "ref", "pr_number", "from_fork",
-    "definition", "queue", "concurrency_group",
+    "definition", "queue", "concurrency_group", "environment", "inputs",
 )  # fmt: skip
 
 
@@ -47,6 +53,15 @@ class Cancel(StrEnum):
 
 
 # Created
+
+
+class Stage(IntEnum):
+    """What a run may wait for, in the order it waits: a wait passed is not waited again."""
+
+    NEEDS = 0
+    APPROVAL = 1
+    LOCK = 2
+    TURN = 3
 
 
 def create_runs(delivery_pk: int, event: Event, pipelines: list[Pipeline]) -> list[int]:
@@ -64,7 +79,7 @@ def create_runs(delivery_pk: int, event: Event, pipelines: list[Pipeline]) -> li
                 from_fork=from_fork,
                 definition=definition,
                 queue=definition.runs_on,
-                **_entry(definition, taken, waits_for_needs=True),
+                **_entry(definition, event.repository, taken, Stage.NEEDS),
                 **clipped(
                     Run,
                     repository=event.repository,
@@ -73,11 +88,43 @@ def create_runs(delivery_pk: int, event: Event, pipelines: list[Pipeline]) -> li
                     sha=event.sha,
                     ref=event.ref,
                     concurrency_group=definition.concurrency_group,
+                    environment=definition.environment_name,
                 ),
             )
         )
     _admit(Run.objects.bulk_create(runs))
     return [run.pk for run in runs]
+
+
+def create_manual_run(delivery_pk: int, pipeline: Pipeline, started: dict, by: str) -> Run:
+    """A run a person started (`started`: repository, sha, ref, inputs, and for a rollback
+    rollback_of and reason). Call inside the caller's write_transaction, with its delivery.
+    A rollback does not wait for what its pipeline needs: its commit was deployed before."""
+    definition = RunDefinition.of(pipeline, from_fork=False)
+    rollback_of = started.get("rollback_of")
+    first = Stage.APPROVAL if rollback_of else Stage.NEEDS
+    run = Run.objects.create(
+        delivery_id=delivery_pk,
+        definition=definition,
+        queue=definition.runs_on,
+        inputs=started.get("inputs") or {},
+        rollback_of=rollback_of,
+        **_entry(definition, started["repository"], set(), first),
+        **clipped(
+            Run,
+            repository=started["repository"],
+            pipeline=pipeline.name,
+            event="manual",
+            sha=started["sha"],
+            ref=started.get("ref", ""),
+            concurrency_group=definition.concurrency_group,
+            environment=definition.environment_name,
+            requested_by=by,
+            reason=started.get("reason", ""),
+        ),
+    )
+    _admit([run])
+    return run
 
 
 def rerun(run: Run, by: str = "") -> Run:
@@ -86,7 +133,7 @@ def rerun(run: Run, by: str = "") -> Run:
     with write_transaction():
         again = Run.objects.create(
             **{name: getattr(run, name) for name in REPEATED_FIELDS},
-            **_entry(run.definition, set(), waits_for_needs=False),
+            **_entry(run.definition, run.repository, set(), Stage.APPROVAL),
             rerun_of=run,
             **clipped(Run, rerun_by=by),
         )
@@ -94,12 +141,12 @@ def rerun(run: Run, by: str = "") -> Run:
         return again
 
 
-def _entry(definition: RunDefinition, taken: set[str], waits_for_needs: bool) -> dict:
-    """How a new run starts out: waiting for what it needs, or for its turn in its group
-    (`taken`: groups given to a run created just before it), or queued with a task."""
-    if waits_for_needs and definition.needs:
-        detail = "waiting for " + ", ".join(definition.needs)
-        return {"status": Run.Status.WAITING, "waiting_for": Run.WaitingFor.NEEDS, "detail": detail}
+def _entry(definition: RunDefinition, repository: str, taken: set[str], first: Stage) -> dict:
+    """How a new run starts out: waiting for what it needs, a person's approval or its
+    environment's unlocking, or for its turn in its group (`taken`: groups given to a run
+    created just before it), or queued with a task."""
+    if waiting := _waiting_from(definition, repository, first):
+        return waiting
     group = definition.concurrency_group
     if group:
         lock_group(group)
@@ -109,15 +156,42 @@ def _entry(definition: RunDefinition, taken: set[str], waits_for_needs: bool) ->
     return {"status": Run.Status.QUEUED, "task_id": queue_execution(definition.runs_on)}
 
 
+def _waiting_from(definition: RunDefinition, repository: str, first: Stage) -> dict | None:
+    """What a run waits for first from the stage `first` on, before its group's turn;
+    None if nothing."""
+    if first <= Stage.NEEDS and definition.needs:
+        detail = "waiting for " + ", ".join(definition.needs)
+        return _waiting(Run.WaitingFor.NEEDS, detail)
+    if first <= Stage.APPROVAL and definition.approval:
+        expires = timezone.now() + timedelta(seconds=definition.approval.expires)
+        return {
+            **_waiting(Run.WaitingFor.APPROVAL, "waiting for approval"),
+            "approval_expires_at": expires,
+        }
+    if first <= Stage.LOCK and (lock := _lock_of(repository, definition.environment_name)):
+        return _waiting(Run.WaitingFor.LOCK, f"waiting: {lock.words}")
+    return None
+
+
+def _waiting(waiting_for: str, detail: str) -> dict:
+    return {"status": Run.Status.WAITING, "waiting_for": waiting_for, **clipped(Run, detail=detail)}
+
+
 def _waiting_for_turn(group: str) -> dict:
-    detail = f"waiting for its turn in concurrency group {group}"
-    return {"status": Run.Status.WAITING, "waiting_for": Run.WaitingFor.TURN, "detail": detail}
+    return _waiting(Run.WaitingFor.TURN, f"waiting for its turn in concurrency group {group}")
+
+
+def _lock_of(repository: str, environment: str) -> EnvironmentLock | None:
+    if not environment:
+        return None
+    return EnvironmentLock.objects.filter(repository=repository, environment=environment).first()
 
 
 def _admit(runs: list[Run]) -> None:
     """What follows new runs: their pending commit statuses, older runs of their group
     cancelled where they cancel in progress, and needs that are decided already."""
     queue_started(runs)
+    queue_deployments(runs)
     for run in runs:
         if run.waiting_for == Run.WaitingFor.TURN and run.definition.cancels_in_progress:
             _cancel_older(run)
@@ -158,17 +232,25 @@ def _settle(repository: str, sha: str) -> list[Run]:
 
 
 def _release(run: Run) -> None:
-    """A run whose needs succeeded: queued, or in line for its group's turn."""
+    """A run whose needs succeeded moves on to what it waits for next."""
+    _advance(run, Stage.APPROVAL)
+
+
+def _advance(run: Run, stage: Stage) -> None:
+    """Move a waiting run on to what it waits for from `stage` on: approval, its
+    environment's lock, its turn in its group; or queue it."""
+    waiting = _waiting_from(run.definition, run.repository, stage)
     group = run.concurrency_group
-    if not group:
+    if waiting is None and not group:
         _queue(run)
         return
-    waiting = _waiting_for_turn(group)
+    waiting = waiting or _waiting_for_turn(group)
     Run.objects.filter(pk=run.pk).update(**waiting)
     for name, value in waiting.items():
         setattr(run, name, value)
-    released = _give_turn(group)
+    released = _give_turn(group) if run.waiting_for == Run.WaitingFor.TURN else None
     if released is None or released.pk != run.pk:
+        # GitHub showed what it waited for; it now says what it waits for next.
         queue_started([run])
 
 
@@ -198,7 +280,8 @@ def _queue(run: Run) -> None:
 
 def claim(run: Run, worker: str) -> bool:
     """Move a queued run to running; False if it was not queued (someone else has it, or
-    it was cancelled)."""
+    it was cancelled), or if its environment was locked since it was queued: it then
+    waits for the unlocking."""
     now = timezone.now()
     values = {
         "status": Run.Status.RUNNING,
@@ -206,10 +289,18 @@ def claim(run: Run, worker: str) -> bool:
         "heartbeat_at": now,
         "worker": worker,
     }
-    if not Run.objects.queued().filter(pk=run.pk).update(**values):
-        return False
-    for name, value in values.items():
-        setattr(run, name, value)
+    with write_transaction():
+        if lock := _lock_of(run.repository, run.environment):
+            waiting = _waiting(Run.WaitingFor.LOCK, f"waiting: {lock.words}")
+            if Run.objects.queued().filter(pk=run.pk).update(**waiting):
+                run.refresh_from_db()
+                queue_started([run])
+            return False
+        if not Run.objects.queued().filter(pk=run.pk).update(**values):
+            return False
+        for name, value in values.items():
+            setattr(run, name, value)
+        queue_in_progress(run)
     return True
 
 
@@ -233,6 +324,81 @@ def step_started(step: Step, pid: int | None) -> None:
 def step_ended(step: Step, status: str, exit_code: int | None) -> None:
     step.status, step.exit_code, step.finished_at = status, exit_code, timezone.now()
     step.save(update_fields=["status", "exit_code", "finished_at", "output_bytes", "dropped_bytes"])
+
+
+# Decided by people
+
+
+def approve(run: Run, by: str, reason: str = "") -> bool:
+    """A person approves a run waiting for approval, which moves on; False, changing
+    nothing, if it was not waiting for approval."""
+    with write_transaction():
+        if not _waiting_for_approval(run):
+            return False
+        Decision.objects.create(run=run, approved=True, **clipped(Decision, by=by, reason=reason))
+        Run.objects.filter(pk=run.pk).update(approval_expires_at=None)
+        _advance(run, Stage.LOCK)
+    return True
+
+
+def reject(run: Run, by: str, reason: str = "") -> bool:
+    """A person rejects a run waiting for approval: it ends cancelled, saying who and why;
+    False, changing nothing, if it was not waiting for approval."""
+    with write_transaction():
+        if not _waiting_for_approval(run):
+            return False
+        Decision.objects.create(run=run, approved=False, **clipped(Decision, by=by, reason=reason))
+        why = f"rejected by {by}" + (f": {reason}" if reason else "")
+        among = Run.objects.waiting().filter(waiting_for=Run.WaitingFor.APPROVAL)
+        if _end(run, among, Run.Status.CANCELLED, why):
+            _after_end([run])
+    return True
+
+
+def _waiting_for_approval(run: Run) -> bool:
+    run.refresh_from_db()
+    return run.status == Run.Status.WAITING and run.waiting_for == Run.WaitingFor.APPROVAL
+
+
+def expire_approvals() -> list[int]:
+    """Skip every run that waited for approval past its pipeline's `expires`; their ids."""
+    expired = []
+    for run in Run.objects.approval_expired(timezone.now()):
+        with write_transaction():
+            among = Run.objects.approval_expired(timezone.now())
+            if _end(run, among, Run.Status.SKIPPED, "skipped: approval expired"):
+                _after_end([run])
+                expired.append(run.pk)
+    if expired:
+        logger.info("runs %s skipped: approval expired", ", ".join(map(str, expired)))
+    return expired
+
+
+def lock(repository: str, environment: str, by: str, reason: str) -> EnvironmentLock:
+    """Freeze an environment: its runs not yet started wait until it is unlocked (a
+    queued one when a worker claims it). Locked again, it keeps the first lock."""
+    with write_transaction():
+        held, _ = EnvironmentLock.objects.get_or_create(
+            repository=repository,
+            environment=environment,
+            defaults=clipped(EnvironmentLock, by=by, reason=reason),
+        )
+    return held
+
+
+def unlock(repository: str, environment: str) -> list[int] | None:
+    """End an environment's freeze; the runs released, oldest first, or None if it was
+    not locked."""
+    with write_transaction():
+        deleted, _ = EnvironmentLock.objects.filter(
+            repository=repository, environment=environment
+        ).delete()
+        if not deleted:
+            return None
+        waiting = list(Run.objects.waiting_for_lock(repository, environment).order_by("pk"))
+        for run in waiting:
+            _advance(run, Stage.TURN)
+    return [run.pk for run in waiting]
 
 
 # Ended

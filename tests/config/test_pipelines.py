@@ -465,6 +465,9 @@ def test_a_runs_definition_holds_what_the_worker_needs():
         "notify": [],
         "concurrency": {"group": "prod", "cancel_in_progress": False},
         "sandbox": {"enabled": True, "writable": [], "readonly": [], "network": True},
+        "environment": None,
+        "approval": None,
+        "inputs": [],
     }
 
 

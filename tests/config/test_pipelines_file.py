@@ -783,11 +783,11 @@ def test_on_may_name_one_event_or_a_list_of_them_each_with_no_filter(on, events)
 @pytest.mark.parametrize(
     ("on", "line", "message"),
     [
-        ("release", 5, "unknown event 'release' (allowed: push, pull_request)"),
+        ("release", 5, "unknown event 'release' (allowed: push, pull_request, manual)"),
         ("\n          - push\n          - release", 7, "unknown event 'release' (allowed: "),
         ("[push, push]", 5, "duplicate event 'push'"),
-        ("[]", 5, "names no event (use push and/or pull_request)"),
-        ("", 5, "names no event (use push and/or pull_request)"),
+        ("[]", 5, "names no event (use push, pull_request and/or manual)"),
+        ("", 5, "names no event (use push, pull_request and/or manual)"),
     ],
 )
 def test_a_list_of_events_is_checked_like_a_mapping_of_them(on, line, message):

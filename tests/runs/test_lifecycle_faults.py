@@ -10,13 +10,13 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from runner.models import Outgoing, Run
+from runner.models import EnvironmentLock, Outgoing, Run
 from runner.models.runs import RunQuerySet
 from runner.outgoing.queue import send_outgoing
 from runner.runs import lifecycle
 from runner.runs.concurrency import has_turn_taken
 from runner.runs.needs import UNDECIDED, newest_needed, verdict
-from runner.runs.reaper import reap_stale_runs
+from runner.runs.reaper import reap_stale_runs, requeue_unclaimed
 from tests.conftest import SignedDelivery
 
 pytestmark = pytest.mark.django_db
@@ -95,8 +95,17 @@ def stranded() -> list[str]:
         if run.waiting_for == Run.WaitingFor.NEEDS:
             if verdict(run.definition.needs, newest_needed([run])) != UNDECIDED:
                 problems.append(f"run {run.pk} waits for needs that are decided")
-        elif not has_turn_taken(run.concurrency_group):
+        elif run.waiting_for == Run.WaitingFor.TURN and not has_turn_taken(run.concurrency_group):
             problems.append(f"run {run.pk} waits for a turn nobody holds")
+        elif run.waiting_for == Run.WaitingFor.APPROVAL and run.approval_expires_at is None:
+            problems.append(f"run {run.pk} waits for an approval that never expires")
+        elif (
+            run.waiting_for == Run.WaitingFor.LOCK
+            and not EnvironmentLock.objects.filter(
+                repository=run.repository, environment=run.environment
+            ).exists()
+        ):
+            problems.append(f"run {run.pk} waits for a lock nobody holds")
     sending = DBTaskResult.objects.filter(task_path=send_outgoing.module_path, status="READY")
     with_task = {task.args_kwargs["args"][0] for task in sending}
     for outgoing in Outgoing.objects.filter(state=Outgoing.State.PENDING):
@@ -212,14 +221,20 @@ def test_a_lost_run_that_fails_to_be_marked_is_marked_by_the_next_reap(
     assert stranded() == []
 
 
-def test_a_claim_whose_worker_dies_at_once_is_reaped(pushed, fail_after_status_write):
+def test_a_claim_whose_worker_dies_at_once_leaves_the_run_queued_for_a_new_task(
+    pushed, fail_after_status_write
+):
     runs = pushed()
+    # The worker took the run's task up, as django-tasks-db does, an hour ago.
+    taken = DBTaskResult.objects.filter(id=runs["test"].task_id)
+    taken.update(status="RUNNING", started_at=timezone.now() - timedelta(hours=1))
     fail_after_status_write(1)
     with pytest.raises(InjectedFault):
         lifecycle.claim(runs["test"], "box:1")
-    assert status_of(runs["test"]) == "running"
-    reap_silent(runs["test"])
-    assert (status_of(runs["test"]), status_of(runs["deploy"])) == ("error", "skipped")
+    assert status_of(runs["test"]) == "queued"
+    assert requeue_unclaimed() == [runs["test"].pk]
+    assert taken.get().status == "FAILED"
+    assert Run.objects.get(pk=runs["test"].pk).task_id != runs["test"].task_id
     assert stranded() == []
 
 
