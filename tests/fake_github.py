@@ -5,6 +5,7 @@ script per route, one answer per request, the last repeated once the script runs
 
     with FakeGitHub() as github:
         github.statuses(502, 201)                 # a 502, then 201 for every later one
+        github.deployments()                      # 201 {"id": 1}, then {"id": 2}, ...
         github.route("POST", "/notify", Answer(200, delay=2))   # any path, one line
         ... github.url ..., github.requests, github.requests_to("/notify")
 
@@ -24,6 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 OWNER_REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+# How many deployments get an id of their own from FakeGitHub.deployments() by default.
+FIRST_IDS = 100
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,17 @@ class FakeGitHub:
     def statuses(self, *answers: int | Answer) -> "FakeGitHub":
         """POST /repos/{owner}/{repo}/statuses/{sha} (GitHub answers 201)."""
         return self.route("POST", rf"{OWNER_REPO}/statuses/(?P<sha>\w+)", *answers)
+
+    def deployments(self, *answers: int | Answer) -> "FakeGitHub":
+        """POST /repos/{owner}/{repo}/deployments; by default 201 with the ids 1, 2, 3...
+        in turn (ids past FIRST_IDS repeat the last)."""
+        ids = answers or tuple(Answer(201, {"id": n}) for n in range(1, FIRST_IDS + 1))
+        return self.route("POST", rf"{OWNER_REPO}/deployments", *ids)
+
+    def deployment_statuses(self, *answers: int | Answer) -> "FakeGitHub":
+        """POST /repos/{owner}/{repo}/deployments/{id}/statuses (GitHub answers 201)."""
+        pattern = rf"{OWNER_REPO}/deployments/(?P<deployment>\d+)/statuses"
+        return self.route("POST", pattern, *answers)
 
     def hook_deliveries(self, *answers: int | Answer) -> "FakeGitHub":
         """GET /repos/{owner}/{repo}/hooks/{id}/deliveries (a JSON list per page)."""

@@ -1,10 +1,10 @@
 """Run history in Django admin, read-only: deliveries, runs with their output, refusals,
-workers, and an index page that shows each pipeline's last run."""
+workers, environments, and an index page that shows each pipeline's last run."""
 
 from django.contrib import admin
 from django_tasks_db import admin as task_backend_admin
 
-from runner.admin import deliveries, index, rejections, runs, workers
+from runner.admin import deliveries, environments, index, rejections, runs, workers
 
 admin.site.site_header = admin.site.site_title = "hookrunner"
 admin.site.index_title = "Deliveries and runs"
@@ -16,4 +16,4 @@ admin.site.site_url = None
 # imported here because runner's admin is discovered first.
 admin.site.unregister(task_backend_admin.DBTaskResult)
 
-__all__ = ["deliveries", "index", "rejections", "runs", "workers"]
+__all__ = ["deliveries", "environments", "index", "rejections", "runs", "workers"]

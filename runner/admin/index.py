@@ -1,5 +1,6 @@
-"""The admin index: each pipeline's last run, its last 20 runs as a strip of squares and
-the median time of its last 20 successful runs, above the list of models."""
+"""The admin index: the runs waiting for approval (with Approve and Reject for who may),
+then each pipeline's last run, its last 20 runs as a strip of squares and the median time
+of its last 20 successful runs, above the list of models."""
 
 import statistics
 from dataclasses import dataclass
@@ -16,12 +17,16 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from runner.admin.deployments import approvable
 from runner.admin.display import badge_of, duration_text, time_ago
 from runner.config.text import duration_words
 from runner.models import Run
+from runner.runs.deployments import User
 
 # How many runs a strip shows, and how many successful runs the median is of.
 STRIP_LENGTH = 20
+# The runs waiting for approval listed, oldest first.
+AWAITING_SHOWN = 20
 TREND_WIDTH, TREND_HEIGHT = 80, 16
 
 
@@ -167,10 +172,33 @@ def history_of(runs: list[Run], bounds: dict) -> PipelineHistory:
     return PipelineHistory(strip, durations)
 
 
+@dataclass(frozen=True)
+class Awaiting:
+    run: Run
+    may_approve: bool
+
+
+def awaiting_approval(user: User) -> list[Awaiting]:
+    """The oldest runs waiting for approval, in one query, and whether `user` may decide."""
+    runs = list(
+        Run.objects.filter(status=Run.Status.WAITING, waiting_for=Run.WaitingFor.APPROVAL)
+        .only("pk", "repository", "pipeline", "sha", "ref", "environment", "requested_by",
+              "created_at", "definition", "status", "waiting_for")
+        .order_by("pk")[:AWAITING_SHOWN]
+    )  # fmt: skip
+    allowed = approvable(user, runs)
+    return [Awaiting(run, run.pk in allowed) for run in runs]
+
+
 def _index_with_history(request: HttpRequest, extra_context: dict | None = None):
     # Only on the index, and only for who may see runs: no query on any other admin page.
-    shown = pipeline_histories() if request.user.has_perm("runner.view_run") else []
-    return _django_index(request, {"histories": shown, **(extra_context or {})})
+    viewer = request.user.has_perm("runner.view_run")
+    shown = {
+        "histories": pipeline_histories() if viewer else [],
+        "awaiting": awaiting_approval(request.user) if viewer else [],
+        "viewer": viewer,
+    }
+    return _django_index(request, {**shown, **(extra_context or {})})
 
 
 # The site builds its URLs after every admin module is imported, so they use this view.

@@ -40,6 +40,7 @@ from runner.admin.log_lines import (
 )
 from runner.models import LogChunk, Outgoing, Run, Step
 from runner.outgoing.attempt import MOST_RATE_LIMITED
+from runner.outgoing.deployment_requests import described
 from runner.outgoing.github_api import Outcome
 
 # Chunks sent per poll; a step printing faster is caught up over the next polls.
@@ -134,6 +135,8 @@ def run_page_context(run: Run) -> dict[str, Any]:
         "more_annotations": more_flagged,
         "now": epoch_ms(timezone.now()),
         "outgoing": [_outgoing_shown(outgoing) for outgoing in run.outgoing.order_by("pk")],
+        "environment": run.definition.environment,
+        "decisions": list(run.decisions.all()),
     }
 
 
@@ -184,8 +187,10 @@ def _outgoing_shown(outgoing: Outgoing) -> OutgoingShown:
     body = outgoing.body if isinstance(outgoing.body, dict) else {}
     if outgoing.kind == Outgoing.Kind.COMMIT_STATUS:
         what = f"status {body.get('state')} {body.get('context')}: {body.get('description')}"
-    else:
+    elif outgoing.kind == Outgoing.Kind.NOTIFICATION:
         what = f"notification {body.get('event', '')} {body.get('delivery', '')}"
+    else:
+        what = described(outgoing)
     attempts = [
         {
             "at": str(attempt.get("at", ""))[:19].replace("T", " "),

@@ -4,7 +4,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from runner.admin.common import ReadOnlyAdmin
+from runner.admin.deployments import approval_context, decide_run, deploy_run_again
 from runner.admin.display import (
     badge_of,
     branch_or_pull_request,
@@ -26,6 +27,7 @@ from runner.admin.display import (
     run_summary,
 )
 from runner.admin.log_views import run_raw, step_lines, step_raw, step_search
+from runner.admin.manual import start_run
 from runner.admin.redact import redact
 from runner.admin.run_page import live_update, run_page_context
 from runner.config.github import ACTED_ON_EVENTS
@@ -36,6 +38,24 @@ from runner.runs.lifecycle import cancel, rerun
 class RedactForm(forms.Form):
     value = forms.CharField(
         widget=forms.PasswordInput, strip=False, help_text="It is not stored or logged anywhere."
+    )
+
+
+def with_commits(runs: QuerySet) -> QuerySet:
+    """`runs` with their delivery but not its payload, of which only the commit link's
+    address and the commit's message are read, by subqueries, which a count and filters
+    leave out: as `repository_url` and `commit_message`."""
+    delivery = Delivery.objects.filter(pk=OuterRef("delivery_id"))
+    repository_url = delivery.values(url=KT("payload__repository__html_url"))
+    # A push's runs are of its head commit; a pull request's title says the most of its
+    # commits.
+    message = delivery.values(
+        message=Coalesce(KT("payload__head_commit__message"), KT("payload__pull_request__title"))
+    )
+    return (
+        runs.select_related("delivery")
+        .defer("delivery__payload")
+        .annotate(repository_url=Subquery(repository_url), commit_message=Subquery(message))
     )
 
 
@@ -88,25 +108,8 @@ class RunAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest):
         # A join in the base queryset would reach every filter's DISTINCT and the count
         # too (223 of 390 ms at 100,000 runs, bench/admin.py); select_related joins only
-        # the page's rows. Payloads and definitions are not shown in the list: of the
-        # payload only the commit link's address and the commit's message are read, by
-        # subqueries, which the count and the filters leave out.
-        delivery = Delivery.objects.filter(pk=OuterRef("delivery_id"))
-        repository_url = delivery.values(url=KT("payload__repository__html_url"))
-        # A push's runs are of its head commit; a pull request's title says the most of
-        # its commits.
-        message = delivery.values(
-            message=Coalesce(
-                KT("payload__head_commit__message"), KT("payload__pull_request__title")
-            )
-        )
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("delivery")
-            .defer("definition", "delivery__payload")
-            .annotate(repository_url=Subquery(repository_url), commit_message=Subquery(message))
-        )
+        # the page's rows. Payloads and definitions are not shown in the list.
+        return with_commits(super().get_queryset(request).defer("definition"))
 
     def get_urls(self):
         own = [
@@ -123,6 +126,11 @@ class RunAdmin(ReadOnlyAdmin):
             path("<int:run_id>/rerun/", self.admin_site.admin_view(self.rerun_one),
                  name="run_rerun"),
             path("redact/", self.admin_site.admin_view(self.redact_all), name="run_redact_all"),
+            path("start/", self.admin_site.admin_view(start_run), name="run_start"),
+            path("<int:run_id>/decide/", self.admin_site.admin_view(decide_run),
+                 name="run_decide"),
+            path("<int:run_id>/deploy-again/", self.admin_site.admin_view(deploy_run_again),
+                 name="run_deploy_again"),
         ]  # fmt: skip
         return own + super().get_urls()
 
@@ -159,6 +167,7 @@ class RunAdmin(ReadOnlyAdmin):
         context = {
             **self.admin_site.each_context(request),
             **run_page_context(run),
+            **approval_context(request.user, run),
             "opts": self.opts,
             "title": f"{run.repository} {run.pipeline} #{run.pk}",
             "may_cancel": self.has_cancel_permission(request),

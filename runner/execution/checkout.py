@@ -131,8 +131,7 @@ class Checkout:
         return True
 
     def _mirror_locked(self) -> "_FileLock":
-        self.mirror.parent.mkdir(parents=True, exist_ok=True)
-        return _FileLock(self.mirror.with_name(self.mirror.name + ".lock"), self._wait)
+        return mirror_locked(self.mirror, self._wait)
 
     def _git(self, *args: str, quiet: bool = False) -> None:
         """Run git to its end, passing its output on; _Stopped or _GitFailed if not 0."""
@@ -164,11 +163,8 @@ class Checkout:
         mirrors = [str(path) for path in (self.mirror, self.partial) if path.is_dir()]
         return confine(
             argv, self.sandbox, cwd=str(run_folder), writable=[str(run_folder), *mirrors],
-            readonly=[*_local_source(self.url), *self._git_settings()],
+            readonly=git_readable(self.url, self.home),
         )  # fmt: skip
-
-    def _git_settings(self) -> list[str]:
-        return [os.path.join(self.home, name) for name in GIT_SETTINGS] if self.home else []
 
     def _wait(self) -> None:
         """Between two looks at a running git or a held lock: output out, stop checked."""
@@ -200,6 +196,20 @@ def mirror_name(url: str) -> str:
     return f"{readable.strip('_.')}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.git"
 
 
+def mirror_locked(mirror: Path, wait: Callable[[], None]) -> "_FileLock":
+    """The lock of `mirror`, held by whoever fetches into it or reads it; `wait` is called
+    while another holds it (it raises to give up)."""
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    return _FileLock(mirror.with_name(mirror.name + ".lock"), wait)
+
+
+def git_readable(url: str, home: str) -> list[str]:
+    """What a sandboxed git reads besides the system: a local repository it fetches from,
+    and the git and SSH settings in `home` (a deploy key)."""
+    settings = [os.path.join(home, name) for name in GIT_SETTINGS] if home else []
+    return [*_local_source(url), *settings]
+
+
 def _local_source(url: str) -> list[str]:
     """The folder of a repository cloned from this machine (a path or a file:// URL)."""
     path = url.removeprefix("file://") if url.startswith("file://") else url
@@ -215,7 +225,7 @@ def _end_group(command: sh.RunningCommand, grace: float, sandboxed: bool) -> Non
 
 
 class _FileLock:
-    """One checkout at a time per mirror, also across worker processes on this machine."""
+    """One git at a time per mirror, also across processes on this machine."""
 
     def __init__(self, path: Path, wait: Callable[[], None]) -> None:
         self.path, self.wait = path, wait

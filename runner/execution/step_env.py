@@ -1,12 +1,15 @@
 """The environment a step runs with: nothing of the server's but what is named. Pure."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from runner.config.github import Event, short_ref
+from runner.config.pipelines import Input
 
 # The only variables taken from hookrunner's own environment, besides named secrets.
 INHERITED = ("PATH", "HOME", "LANG")
 DEFAULTS = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+# git may never ask a question: nobody is there to answer it.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
 
 
 def github_variables(
@@ -27,6 +30,18 @@ def github_variables(
         "GITHUB_WORKSPACE": workspace,
         "HOOKRUNNER_RUN_ID": str(run_id),
     }
+
+
+def deployment_variables(
+    environment: str, inputs: Iterable[Input], values: Mapping[str, str]
+) -> dict[str, str]:
+    """What a deployment's steps are told: its environment (HOOKRUNNER_ENVIRONMENT) and
+    the inputs a person gave its manual run (INPUT_<NAME>). Set by hookrunner, like
+    GitHub's variables, so a pipeline's env cannot pass off another value as the input."""
+    variables = {entry.variable: values[entry.name] for entry in inputs if entry.name in values}
+    if environment:
+        variables["HOOKRUNNER_ENVIRONMENT"] = environment
+    return variables
 
 
 def step_environment(

@@ -20,7 +20,12 @@ from runner.execution.checkout import Checkout
 from runner.execution.database import DatabaseUnavailable, Outage
 from runner.execution.processes import ProcessOutcome, Stop, run_process
 from runner.execution.sandbox import confine, sandbox_problem
-from runner.execution.step_env import github_variables, step_environment
+from runner.execution.step_env import (
+    GIT_ENV,
+    deployment_variables,
+    github_variables,
+    step_environment,
+)
 from runner.execution.step_log import StepLog
 from runner.execution.stop import WORKER_STOP
 from runner.models import Run, Step
@@ -29,8 +34,6 @@ from runner.runs import lifecycle
 logger = logging.getLogger(__name__)
 
 CANCEL_CHECK_SECONDS = 0.5
-# git may never ask a question: nobody is there to answer it.
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,10 @@ class _Execution:
         event_path = root / "event.json"
         event_path.write_text(json.dumps(run.delivery.payload))
         event = event_from_payload(run.event, run.delivery.payload)
-        self.github = github_variables(
-            event, run.pk, run.sha, run.ref, str(event_path), self.workspace
-        )
+        self.github = {
+            **github_variables(event, run.pk, run.sha, run.ref, str(event_path), self.workspace),
+            **deployment_variables(run.environment, self.definition.inputs, run.inputs),
+        }
         self.deadline = time.monotonic() + self.definition.timeout
         self.next_beat = time.monotonic() + settings.RUN_HEARTBEAT_SECONDS
         self.next_cancel_check = 0.0

@@ -3,7 +3,9 @@
 - A run goes RUN_RETENTION days after it was created, with its steps, output, outgoing
   requests and kept workspace, once it has ended (never while waiting, queued or running),
   unless a run that stays re-runs it: the run a kept re-run repeats stays, and so does the
-  one that run repeats, along the whole chain.
+  one that run repeats, along the whole chain. The live deployment of each environment
+  (its last run that succeeded) stays however old: it says what runs there, and a
+  rollback goes back to it.
 - A delivery goes DELIVERY_RETENTION days after it arrived, once no run of it stays (a
   re-run and GITHUB_EVENT_PATH need its payload): deliveries without runs (pings, ignored
   events, duplicates, failures) after DELIVERY_RETENTION, the others with their last run.
@@ -156,7 +158,7 @@ class _Purge:
 
     def run(self) -> Report:
         started = time.monotonic()
-        protected = self.runs_kept_for_reruns()
+        protected = self.runs_kept_for_reruns() | live_deployments()
         self.purge_runs(protected)
         self.purge_deliveries(protected)
         self.report.rejections = self.delete_rows(
@@ -372,6 +374,13 @@ class _Purge:
         if count:
             self.report.workspaces += 1
         return True
+
+
+def live_deployments() -> set[int]:
+    """The live run of every environment: one indexed lookup per environment."""
+    environments = Run.objects.exclude(environment="").values_list("repository", "environment")
+    live = (Run.objects.live(*pair) for pair in set(environments.distinct()))
+    return {run.pk for run in live if run is not None}
 
 
 def _staying_repeats(cutoff: datetime) -> QuerySet[Delivery]:

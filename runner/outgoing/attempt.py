@@ -13,6 +13,10 @@ any wait between attempts). A status whose news is stale is not sent: a
 `pending` once its run has ended, any status once a newer run of the same pipeline and
 commit reports its own.
 
+A GitHub deployment's statuses follow runner.outgoing.deployment_requests: each waits for
+the deployment's id, and for the earlier statuses of the same deployment; a `queued` or
+`in_progress` once the run has ended is stale.
+
 The task that makes attempts, send_outgoing, is in runner.outgoing.
 """
 
@@ -23,6 +27,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -30,7 +35,15 @@ from runner.config.github import sign
 from runner.models import Outgoing, Run, clipped
 from runner.outgoing import github_api
 from runner.outgoing.bodies import reports_status
-from runner.outgoing.github_api import Outcome
+from runner.outgoing.deployment_requests import (
+    deployment_pending,
+    described,
+    earlier_statuses,
+    keep_deployment_id,
+    status_refusal,
+    statuses_url,
+)
+from runner.outgoing.github_api import Outcome, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +51,10 @@ logger = logging.getLogger(__name__)
 MOST_RATE_LIMITED = 10
 # A status waiting for an earlier one looks again after RETRY, 2 RETRY, ... up to this.
 MOST_ORDER_WAIT_SECONDS = 60
+# Sent with the token in the run's token_env.
+TO_GITHUB = frozenset(
+    {Outgoing.Kind.COMMIT_STATUS, Outgoing.Kind.DEPLOYMENT, Outgoing.Kind.DEPLOYMENT_STATUS}
+)
 
 
 class Unsendable(Exception):
@@ -48,13 +65,12 @@ def attempt(outgoing: Outgoing, waited: int = 0) -> tuple[float, int] | None:
     """Send `outgoing` once if it may go now, and record how that went; (seconds, waited)
     until it is tried again, or None when it was sent or given up."""
     run = outgoing.run
-    if outgoing.kind == Outgoing.Kind.COMMIT_STATUS:
-        if stale := _stale_status(outgoing, run):
-            _finish(outgoing, Outgoing.State.GAVE_UP, stale)
-            return None
-        if _behind_earlier_status(outgoing, run):
-            delay = github_api.backoff(waited)
-            return min(delay, MOST_ORDER_WAIT_SECONDS), waited + 1
+    if refusal := _refusal(outgoing, run):
+        _finish(outgoing, Outgoing.State.GAVE_UP, refusal)
+        return None
+    if _must_wait(outgoing, run):
+        delay = github_api.backoff(waited)
+        return min(delay, MOST_ORDER_WAIT_SECONDS), waited + 1
     try:
         url, headers, body, secret = _prepared(outgoing, run)
     except Unsendable as problem:
@@ -63,8 +79,38 @@ def attempt(outgoing: Outgoing, waited: int = 0) -> tuple[float, int] | None:
         return None
     response = github_api.send("POST", url, headers, body, settings.OUTGOING_TIMEOUT_SECONDS)
     verdict = github_api.classify(response)
+    if outgoing.kind == Outgoing.Kind.DEPLOYMENT:
+        verdict = _with_deployment_id(run, response, verdict)
     reason = _hidden(verdict.reason, secret)
     return _record(outgoing, response.status, verdict.outcome, reason, verdict.wait)
+
+
+def _with_deployment_id(run: Run, response: github_api.Response, verdict: Verdict) -> Verdict:
+    """Keep the id GitHub gave the run's deployment. An answer without one is given up
+    (its statuses, which need the id, then give up too)."""
+    if verdict.outcome != Outcome.OK or keep_deployment_id(run, response.json):
+        return verdict
+    return Verdict(Outcome.GIVE_UP, f"{verdict.reason}, with no deployment id")
+
+
+def _refusal(outgoing: Outgoing, run: Run) -> str:
+    """Why `outgoing` is given up without an attempt (old news, or nothing to report on),
+    or ""."""
+    if outgoing.kind == Outgoing.Kind.COMMIT_STATUS:
+        return _stale_status(outgoing, run)
+    if outgoing.kind == Outgoing.Kind.DEPLOYMENT_STATUS:
+        return status_refusal(outgoing, run)
+    return ""
+
+
+def _must_wait(outgoing: Outgoing, run: Run) -> bool:
+    """Whether `outgoing` waits for a request that must reach GitHub before it."""
+    if outgoing.kind == Outgoing.Kind.COMMIT_STATUS:
+        return _still_tried(_earlier_statuses(outgoing, run))
+    if outgoing.kind == Outgoing.Kind.DEPLOYMENT_STATUS:
+        # Its URL needs the deployment's id: no skipping a stuck deployment.
+        return deployment_pending(run) or _still_tried(earlier_statuses(outgoing))
+    return False
 
 
 def _stale_status(outgoing: Outgoing, run: Run) -> str:
@@ -80,11 +126,10 @@ def _stale_status(outgoing: Outgoing, run: Run) -> str:
     return ""
 
 
-def _behind_earlier_status(outgoing: Outgoing, run: Run) -> bool:
-    """Whether an earlier status of the same pipeline and commit is still being tried. One
-    silent for longer than any wait between its attempts is stuck (its worker died while
-    sending) and waited for no more."""
-    earlier = Outgoing.objects.filter(
+def _earlier_statuses(outgoing: Outgoing, run: Run) -> QuerySet[Outgoing]:
+    """The commit statuses of the same pipeline and commit made before this one and still
+    being tried."""
+    return Outgoing.objects.filter(
         kind=Outgoing.Kind.COMMIT_STATUS,
         state=Outgoing.State.PENDING,
         pk__lt=outgoing.pk,
@@ -92,6 +137,11 @@ def _behind_earlier_status(outgoing: Outgoing, run: Run) -> bool:
         run__sha=run.sha,
         run__pipeline=run.pipeline,
     )
+
+
+def _still_tried(earlier: QuerySet[Outgoing]) -> bool:
+    """Whether any of `earlier` is still being tried. One silent for longer than any wait
+    between its attempts is stuck (its worker died while sending) and waited for no more."""
     silent_since = timezone.now() - timedelta(
         seconds=settings.OUTGOING_MAX_WAIT_SECONDS + 2 * settings.OUTGOING_TIMEOUT_SECONDS
     )
@@ -102,7 +152,7 @@ def _behind_earlier_status(outgoing: Outgoing, run: Run) -> bool:
 def _prepared(outgoing: Outgoing, run: Run) -> tuple[str, dict[str, str], bytes, str]:
     """URL, headers, body and the secret they hold (to keep out of what is recorded)."""
     body = json.dumps(outgoing.body, separators=(",", ":")).encode()
-    if outgoing.kind == Outgoing.Kind.COMMIT_STATUS:
+    if outgoing.kind in TO_GITHUB:
         name = run.definition.token_env
         token = os.environ.get(name, "") if name else ""
         if not token:
@@ -112,7 +162,10 @@ def _prepared(outgoing: Outgoing, run: Run) -> tuple[str, dict[str, str], bytes,
                 else "not sent: report_status needs token_env, the variable holding a token"
             )
         headers = {**github_api.api_headers(token), "Content-Type": "application/json"}
-        return outgoing.url, headers, body, token
+        url = outgoing.url
+        if outgoing.kind == Outgoing.Kind.DEPLOYMENT_STATUS:
+            url = statuses_url(outgoing, run)
+        return url, headers, body, token
     headers = {
         "Content-Type": "application/json",
         "User-Agent": github_api.USER_AGENT,
@@ -187,6 +240,8 @@ def _log(
 ) -> None:
     if outgoing.kind == Outgoing.Kind.COMMIT_STATUS:
         target = f"status {outgoing.body.get('state')} {outgoing.body.get('context')}"
+    elif outgoing.kind in TO_GITHUB:
+        target = described(outgoing)
     else:
         # Only the host: a notification URL may itself be a credential (chat webhooks).
         target = f"notification to {urlsplit(outgoing.url).hostname}"

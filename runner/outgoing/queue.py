@@ -1,13 +1,16 @@
-"""Commit statuses and notifications about runs: creating them, and the task that sends them.
+"""Commit statuses, GitHub deployments and notifications about runs: creating them, and
+the task that sends them.
 
 Each is an Outgoing row, created in the transaction that queues the run (its `pending`
-status) or right after it ends (its final status, its notifications), with a task that
-sends it. That task goes to the run's own queue, ahead of runs: whoever runs a pipeline
-also reports it, and reports before running.
+status, its deployment: runner.outgoing.deployments), claims it (the deployment's
+`in_progress`) or ends it (its final statuses, its notifications), with a task that sends
+it. That task goes to the run's own queue, ahead of runs: whoever runs a pipeline also
+reports it, and reports before running.
 
-What each says is in runner.outgoing.bodies; one attempt at sending, with its retries,
-rate limits and ordering, is in runner.outgoing.attempt. Queued tasks are stored by their
-path, "runner.outgoing.queue.send_outgoing": a migration moves them when it changes.
+What each says is in runner.outgoing.bodies and runner.outgoing.deployment_requests; one
+attempt at sending, with its retries, rate limits and ordering, is in
+runner.outgoing.attempt. Queued tasks are stored by their path,
+"runner.outgoing.queue.send_outgoing": a migration moves them when it changes.
 """
 
 import logging
@@ -31,6 +34,13 @@ from runner.outgoing.bodies import (
     status_body,
     status_url,
 )
+from runner.outgoing.deployment_requests import (
+    deployments_url,
+    final_body,
+    has_deployment,
+    inactive_body,
+    previous_live,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +60,7 @@ def queue_started(runs: list[Run]) -> None:
         if reports_status(run):
             # A waiting run's detail says what for.
             description = run.detail if run.status == Run.Status.WAITING else "queued"
-            _create(
+            create(
                 run,
                 Outgoing.Kind.COMMIT_STATUS,
                 status_url(run),
@@ -59,19 +69,32 @@ def queue_started(runs: list[Run]) -> None:
 
 
 def queue_ended(run: Run) -> None:
-    """The final commit status of an ended run, and the notifications its rules ask for."""
+    """The final commit status and deployment status of an ended run, and the
+    notifications its rules ask for."""
     if reports_status(run):
-        _create(run, Outgoing.Kind.COMMIT_STATUS, status_url(run), final_status_body(run))
+        create(run, Outgoing.Kind.COMMIT_STATUS, status_url(run), final_status_body(run))
+    if has_deployment(run):
+        _queue_deployment_ended(run)
     entries = run.definition.notify
     if not entries:
         return
     previous = previous_status(run)
     for entry in entries:
         if notifies(entry.on, run.status, previous):
-            _create(run, Outgoing.Kind.NOTIFICATION, entry.url, notification_body(run, previous))
+            create(run, Outgoing.Kind.NOTIFICATION, entry.url, notification_body(run, previous))
 
 
-def _create(run: Run, kind: str, url: str, body: dict[str, Any]) -> None:
+def _queue_deployment_ended(run: Run) -> None:
+    """The final status of the run's deployment; once it succeeded, the deployment it
+    replaces is no longer live."""
+    create(run, Outgoing.Kind.DEPLOYMENT_STATUS, deployments_url(run), final_body(run))
+    if run.status == Run.Status.SUCCEEDED and (previous := previous_live(run)):
+        url = deployments_url(previous)
+        create(previous, Outgoing.Kind.DEPLOYMENT_STATUS, url, inactive_body(previous, run))
+
+
+def create(run: Run, kind: str, url: str, body: dict[str, Any]) -> None:
+    """An Outgoing row about `run`, with the task that sends it on the run's queue."""
     with transaction.atomic():
         if len(url) > Outgoing._meta.get_field("url").max_length:
             Outgoing.objects.create(

@@ -131,7 +131,10 @@ def rollback(
         raise DeployRefused(f"nothing has been deployed to {environment} of {repository} yet")
     succeeded = Run.objects.deployments(repository, environment).filter(status=Run.Status.SUCCEEDED)
     if to:
-        target = succeeded.filter(sha__startswith=to.lower()).first()
+        matching = succeeded.filter(sha__startswith=to.lower())
+        if len(set(matching.values_list("sha", flat=True)[:2])) > 1:
+            raise DeployRefused(f"{to} names several commits deployed to {environment}: give more")
+        target = matching.first()
         if target is None:
             raise DeployRefused(
                 f"{to} never succeeded in {environment} of {repository}: nothing to go back to"
@@ -154,9 +157,18 @@ def deploy_again(config: Config, target: Run, by: str, reason: str = "") -> Run:
     live = Run.objects.live(target.repository, target.environment)
     started = {
         "repository": target.repository, "sha": target.sha, "ref": target.ref,
-        "inputs": target.inputs, "rollback_of": live, "reason": reason,
+        "inputs": _inputs_again(pipeline, target.inputs), "rollback_of": live,
+        "reason": reason,
     }  # fmt: skip
     return _start(pipeline, started, by)
+
+
+def _inputs_again(pipeline: Pipeline, given: dict[str, str]) -> dict[str, str]:
+    """The inputs an earlier run was given, as the pipeline takes them now: those it no
+    longer has left out, new ones at their default (DeployRefused where one has none)."""
+    inputs = pipeline.manual.inputs if pipeline.manual else ()
+    kept = {entry.name: given[entry.name] for entry in inputs if entry.name in given}
+    return input_values(pipeline, kept)
 
 
 def _start(pipeline: Pipeline, started: dict[str, Any], by: str) -> Run:
@@ -171,7 +183,11 @@ def _start(pipeline: Pipeline, started: dict[str, Any], by: str) -> Run:
         "inputs": started.get("inputs") or {},
         "rollback_of": rollback_of.pk if rollback_of else None,
         "reason": started.get("reason", ""),
-        "repository": {"full_name": started["repository"]},
+        # Where checkout clones from when pipelines.yaml gives no clone_url.
+        "repository": {
+            "full_name": started["repository"],
+            "clone_url": clone_url_of(started["repository"], pipeline),
+        },
         "sender": {"login": by},
     }
     what = f"rollback of run {rollback_of.pk}" if rollback_of else "started by hand"

@@ -165,6 +165,17 @@ def test_an_old_run_goes_whatever_way_it_ended(status):
     assert not exists(gone)
 
 
+def test_the_live_deployment_of_each_environment_stays_however_old():
+    older, live, failed_after = (run(delivery(300), days) for days in (300, 200, 100))
+    Run.objects.filter(pk__in=[older.pk, live.pk, failed_after.pk]).update(
+        environment="production"
+    )
+    Run.objects.filter(pk=failed_after.pk).update(status="failed")
+    purged()
+    assert (exists(older), exists(live), exists(failed_after)) == (False, True, False)
+    assert exists(live.delivery)
+
+
 def test_a_chain_of_reruns_stays_when_its_newest_run_stays():
     first = run(delivery(200), 200)
     second = run(first.delivery, 150, rerun_of=first)

@@ -10,11 +10,13 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from runner.models import EnvironmentLock, Outgoing, Run
+from runner.config.store import pipelines_store
+from runner.models import Decision, Delivery, EnvironmentLock, Outgoing, Run
 from runner.models.runs import RunQuerySet
 from runner.outgoing.queue import send_outgoing
 from runner.runs import lifecycle
 from runner.runs.concurrency import has_turn_taken
+from runner.runs.deployments import Commit, manual_pipeline, start
 from runner.runs.needs import UNDECIDED, newest_needed, verdict
 from runner.runs.reaper import reap_stale_runs, requeue_unclaimed
 from tests.conftest import SignedDelivery
@@ -274,3 +276,75 @@ def test_the_end_of_a_run_reads_only_waiting_runs_however_many_ended_runs_its_sh
     assert status_of(runs["deploy"]) != "waiting"
     # The waiting deploy run and the newest run of test: never the 300 ended ones.
     assert len(loaded) < 10
+
+
+# Deployments: approvals, locks, manual runs.
+
+APPROVED_DEPLOY = """\
+repositories:
+  acme/webapp:
+    token_env: HR_FAULT_TOKEN
+    report_status: true
+    pipelines:
+      deploy:
+        on: [push, manual]
+        environment: production
+        approval: required
+        concurrency: production
+        steps: [{name: d, run: "true"}]
+"""
+
+
+@pytest.fixture
+def awaiting(post_delivery, settings, tmp_path, monkeypatch):
+    """A push to acme/webapp whose deploy waits for approval; that run."""
+    monkeypatch.setenv("HR_FAULT_TOKEN", "t")
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(APPROVED_DEPLOY)
+    settings.PIPELINES_FILE = path
+    response = post_delivery(SignedDelivery.of_fixture("push__branch"))
+    return Run.objects.get(pk=response.json()["runs"][0])
+
+
+@pytest.mark.parametrize("approved", [True, False], ids=["approve", "reject"])
+def test_a_decision_that_fails_decides_nothing(awaiting, fail_after_status_write, approved):
+    fail_after_status_write(1)
+    with pytest.raises(InjectedFault):
+        (lifecycle.approve if approved else lifecycle.reject)(awaiting, "alice", "why")
+    assert (status_of(awaiting), Decision.objects.count()) == ("waiting", 0)
+    assert stranded() == []
+
+
+def test_an_unlocking_that_fails_keeps_the_lock_and_its_waiting_runs(
+    awaiting, fail_after_status_write
+):
+    lifecycle.lock("acme/webapp", "production", "bob", "freeze")
+    lifecycle.approve(awaiting, "alice")
+    fail_after_status_write(1)
+    with pytest.raises(InjectedFault):
+        lifecycle.unlock("acme/webapp", "production")
+    assert EnvironmentLock.objects.count() == 1
+    assert Run.objects.get(pk=awaiting.pk).waiting_for == "lock"
+    assert stranded() == []
+
+
+def test_a_claim_that_finds_the_lock_and_fails_leaves_the_run_queued(
+    awaiting, fail_after_status_write
+):
+    lifecycle.approve(awaiting, "alice")
+    lifecycle.lock("acme/webapp", "production", "bob", "freeze")
+    fail_after_status_write(1)
+    with pytest.raises(InjectedFault):
+        lifecycle.claim(Run.objects.get(pk=awaiting.pk), "box:1")
+    assert status_of(awaiting) == "queued"
+    assert stranded() == []
+
+
+def test_a_manual_start_that_fails_leaves_no_run_and_no_delivery(awaiting, fail_after_status_write):
+    pipeline = manual_pipeline(pipelines_store().newest(), "acme/webapp", "deploy")
+    deliveries = Delivery.objects.count()
+    fail_after_status_write(1)
+    with pytest.raises(InjectedFault):
+        start(pipeline, "acme/webapp", Commit("1" * 40), {}, "alice")
+    assert (Run.objects.count(), Delivery.objects.count()) == (1, deliveries)
+    assert stranded() == []

@@ -95,7 +95,8 @@ def additions(config: Config, entry: RepositoryEntry) -> list[str]:
 
 
 def describe(pipeline: Pipeline) -> str:
-    triggers = [t for t in (push_text(pipeline.push), pr_text(pipeline.pull_request)) if t]
+    texts = (push_text(pipeline.push), pr_text(pipeline.pull_request), manual_text(pipeline))
+    triggers = [text for text in texts if text]
     parts = [
         " and ".join(triggers),
         counted(len(pipeline.steps), "step"),
@@ -112,7 +113,26 @@ def describe(pipeline: Pipeline) -> str:
         parts.append(f"concurrency group {pipeline.concurrency.group}")
     if pipeline.forks:
         parts.append("runs forks")
-    return "; ".join([*parts, *pipeline.sandbox.described()])
+    return "; ".join([*parts, *deploy_text(pipeline), *pipeline.sandbox.described()])
+
+
+def manual_text(pipeline: Pipeline) -> str:
+    if pipeline.manual is None:
+        return ""
+    inputs = ", ".join(entry.name for entry in pipeline.manual.inputs)
+    return f"manual (inputs {inputs})" if inputs else "manual"
+
+
+def deploy_text(pipeline: Pipeline) -> list[str]:
+    """Where it deploys and who must approve: "environment production", "approval by
+    deployers, expires after 86400s"."""
+    parts = []
+    if pipeline.environment:
+        parts.append(f"environment {pipeline.environment.name}")
+    if pipeline.approval:
+        who = f" by {pipeline.approval.approvers}" if pipeline.approval.approvers else ""
+        parts.append(f"approval{who}, expires after {pipeline.approval.expires}s")
+    return parts
 
 
 def patterns(name: str, globs) -> str:
