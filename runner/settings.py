@@ -64,6 +64,9 @@ RUN_STALE_SECONDS = env_float("RUN_STALE_SECONDS", 60)
 REAP_SECONDS = env_float("REAP_SECONDS", 30)
 # How often each worker records that it is alive (for /healthz).
 WORKER_BEAT_SECONDS = env_float("WORKER_BEAT_SECONDS", 10)
+# An idle worker is woken when work is queued (docs/scaling.md); should a wake-up be lost,
+# it still looks for work this often. `manage.py worker --interval` overrides it.
+WORKER_POLL_SECONDS = env_float("WORKER_POLL_SECONDS", 2)
 # While the database does not answer, a worker lets the running step go on (its output
 # waiting in memory) this long; then the run ends "error: database unavailable".
 DATABASE_OUTAGE_SECONDS = env_float("DATABASE_OUTAGE_SECONDS", 120)

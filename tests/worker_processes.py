@@ -49,7 +49,7 @@ def start_worker(
     goes to `log` if given, else nowhere.
 
     Prefer `WorkerProcesses.start`, which also stops it after the test."""
-    argv = [*prefix, sys.executable, "manage.py", "worker", "--interval", "0.1"]
+    argv = [*prefix, sys.executable, "manage.py", "worker"]
     if log is None:
         return subprocess.Popen(
             argv, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -167,9 +167,7 @@ def test_an_old_run_goes_whatever_way_it_ended(status):
 
 def test_the_live_deployment_of_each_environment_stays_however_old():
     older, live, failed_after = (run(delivery(300), days) for days in (300, 200, 100))
-    Run.objects.filter(pk__in=[older.pk, live.pk, failed_after.pk]).update(
-        environment="production"
-    )
+    Run.objects.filter(pk__in=[older.pk, live.pk, failed_after.pk]).update(environment="production")
     Run.objects.filter(pk=failed_after.pk).update(status="failed")
     purged()
     assert (exists(older), exists(live), exists(failed_after)) == (False, True, False)

@@ -113,8 +113,6 @@ class Command(BaseCommand):
         config = settings.BASE_DIR / "deploy" / "gunicorn.conf.py"
         return {
             "gunicorn": [sys.executable, "-m", "gunicorn", "-c", str(config)],
-            # The embedded worker takes every queue; 0.1 s polls measured a 48 ms p50 start.
-            "worker": [
-                sys.executable, "-m", "django", "worker", "--queues", "*", "--interval", "0.1"
-            ],
+            # The embedded worker takes every queue.
+            "worker": [sys.executable, "-m", "django", "worker", "--queues", "*"],
         }  # fmt: skip
