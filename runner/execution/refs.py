@@ -130,6 +130,9 @@ class _Mirror:
             ) from None
         except sh.ErrorReturnCode as error:
             return error.exit_code, error.stdout.decode(errors="replace")
+        # A wait with a timeout returns once git exits, before sh's reader thread has
+        # handed over the last output; waiting on the process itself joins that thread.
+        command.process.wait()
         return 0, str(command)
 
     def _sandboxed(self, argv: list[str]) -> list[str]:

@@ -33,15 +33,32 @@ class DeployRefused(ValueError):
 # Starting by hand
 
 
-def pipeline_of(config: Config, repository: str, name: str) -> Pipeline:
-    """`name` among the pipelines pipelines.yaml gives `repository`."""
+def pipelines_of(config: Config, repository: str) -> tuple[Pipeline, ...]:
+    """The pipelines pipelines.yaml gives `repository`."""
     covered = config.repository(repository)
     if covered is None:
         raise DeployRefused(f"no entry in {config.source} covers {repository}")
     try:
-        pipelines = covered.pipelines
+        return covered.pipelines
     except AmbiguousPipelines as error:
         raise DeployRefused(str(error)) from None
+
+
+def check_environment(config: Config, repository: str, environment: str) -> None:
+    """A name no pipeline of the repository deploys to is a typo: locking it would freeze
+    nothing."""
+    pipelines = pipelines_of(config, repository)
+    names = sorted({p.environment.name for p in pipelines if p.environment is not None})
+    if environment not in names:
+        raise DeployRefused(
+            f"no pipeline of {repository} deploys to {environment} "
+            f"(its environments: {', '.join(names) or 'none'})"
+        )
+
+
+def pipeline_of(config: Config, repository: str, name: str) -> Pipeline:
+    """`name` among the pipelines pipelines.yaml gives `repository`."""
+    pipelines = pipelines_of(config, repository)
     found = next((pipeline for pipeline in pipelines if pipeline.name == name), None)
     if found is None:
         known = ", ".join(pipeline.name for pipeline in pipelines)

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from runner.execution import refs
 from runner.execution.refs import ABBREVIATED_SHA
-from runner.management.commands import _deploying
+from runner.management.commands import _common
 from runner.runs import deployments
 
 
@@ -26,25 +26,25 @@ class Command(BaseCommand):
             "--input", action="append", default=[], metavar="NAME=VALUE",
             help="a value for one of the pipeline's inputs (again for each input)",
         )  # fmt: skip
-        _deploying.add_pipelines_argument(parser)
-        _deploying.add_by_argument(parser)
+        _common.add_pipelines_argument(parser)
+        _common.add_by_argument(parser)
 
     def handle(self, *args, repository: str, pipeline: str, **options) -> None:
-        _deploying.check_repository(repository)
+        _common.check_repository(repository)
         if options["sha"] is not None and not ABBREVIATED_SHA.fullmatch(options["sha"].lower()):
             raise CommandError(f"--sha {options['sha']!r} is not a commit sha (hex digits)")
         given = _inputs(options["input"])
-        config = _deploying.config(options["pipelines"], self.stderr)
-        with _deploying.refusals():
+        config = _common.config(options["pipelines"], self.stderr)
+        with _common.refusals():
             found = deployments.manual_pipeline(config, repository, pipeline)
             # Bad inputs are refused before anything is fetched.
             deployments.input_values(found, given)
             url = deployments.clone_url_of(repository, found)
             commit = refs.resolve(url, options["ref"] or options["sha"])
-            run = deployments.start(found, repository, commit, given, _deploying.by(options))
+            run = deployments.start(found, repository, commit, given, _common.by(options))
         at = f"{commit.ref} at {commit.sha}" if commit.ref else commit.sha
         self.stdout.write(f"{pipeline} of {repository}: {at}")
-        self.stdout.write(_deploying.said(run))
+        self.stdout.write(_common.said(run))
 
 
 def _inputs(given: list[str]) -> dict[str, str]:

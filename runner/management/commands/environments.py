@@ -4,7 +4,7 @@ from datetime import UTC
 
 from django.core.management.base import BaseCommand
 
-from runner.management.commands import _deploying
+from runner.management.commands import _common
 from runner.models import Run
 from runner.runs import deployments
 from runner.runs.deployments import EnvironmentState
@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, repository: str, **options) -> None:
         if repository:
-            _deploying.check_repository(repository)
+            _common.check_repository(repository)
         states = deployments.environments(repository)
         if not states:
             self.stdout.write(f"no environments{f' of {repository}' if repository else ''} yet")

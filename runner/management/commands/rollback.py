@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from runner.management.commands import _deploying
+from runner.management.commands import _common
 from runner.runs import deployments
 
 
@@ -18,17 +18,17 @@ class Command(BaseCommand):
         parser.add_argument("environment", help="the environment's name (production, ...)")
         parser.add_argument("--to", default="", metavar="SHA", help="a sha that succeeded there")
         parser.add_argument("--reason", default="", help="why, shown on the run")
-        _deploying.add_pipelines_argument(parser)
-        _deploying.add_by_argument(parser)
+        _common.add_pipelines_argument(parser)
+        _common.add_by_argument(parser)
 
     def handle(self, *args, repository: str, environment: str, **options) -> None:
-        _deploying.check_repository(repository)
-        config = _deploying.config(options["pipelines"], self.stderr)
-        with _deploying.refusals():
+        _common.check_repository(repository)
+        config = _common.config(options["pipelines"], self.stderr)
+        with _common.refusals():
             run = deployments.rollback(
-                config, repository, environment, options["to"], _deploying.by(options),
+                config, repository, environment, options["to"], _common.by(options),
                 options["reason"],
             )  # fmt: skip
         back_from = f" (rollback of run {run.rollback_of_id})" if run.rollback_of_id else ""
         self.stdout.write(f"{environment} of {repository} back to {run.sha}{back_from}")
-        self.stdout.write(_deploying.said(run))
+        self.stdout.write(_common.said(run))

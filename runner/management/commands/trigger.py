@@ -6,13 +6,9 @@ and why the others would not; without it the delivery is stored (delivery id
 in admin and queues real runs. It is a trusted local command: no HTTP, no signature.
 """
 
-import getpass
-import os
 import uuid
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from runner.config.github import (
@@ -25,7 +21,7 @@ from runner.config.github import (
     is_commit_sha,
 )
 from runner.config.pipelines import AmbiguousPipelines, Config, is_from_fork, match
-from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.management.commands import _common
 from runner.models import Delivery
 from runner.outgoing.reconcile import LOCAL_HOOK_ID
 from runner.receiver import intake
@@ -72,7 +68,7 @@ class Command(BaseCommand):
         dry_run = options["dry_run"]
         _check_options(repository, event, options)
         sha = options["sha"] or NO_SHA
-        actor = options["actor"] or _login()
+        actor = options["actor"] or _common.login()
         if event == "push":
             payload = push_payload(
                 repository,
@@ -98,7 +94,8 @@ class Command(BaseCommand):
             built = event_from_payload(event, payload, delivery_id, LOCAL_HOOK_ID)
         except BadDelivery as error:
             raise CommandError(str(error)) from None
-        config = self._config(options["pipelines"], dry_run)
+        # A dry run reads no secret: one that is not set here is only a warning.
+        config = _common.config(options["pipelines"], self.stderr, warn_of_unset=dry_run)
         self._show_verdicts(built, config)
         if event == "push" and not options["changed"] and _filters_paths(config, repository):
             self.stdout.write("(path filters can be tried with --changed FILE ...)")
@@ -113,17 +110,6 @@ class Command(BaseCommand):
             self.stdout.write(f"queued runs {', '.join(str(pk) for pk in answer.runs)}")
         else:
             self.stdout.write("nothing queued")
-
-    def _config(self, pipelines: str | None, dry_run: bool) -> Config:
-        """A dry run reads no secret: one that is not set here is only a warning."""
-        path = Path(pipelines) if pipelines else Path(settings.PIPELINES_FILE)
-        try:
-            config = load_pipelines(path, os.environ, warn_of_unset=dry_run)
-        except PipelinesError as error:
-            raise CommandError(f"{path} is not valid:\n{error}") from None
-        for warning in config.warnings:
-            self.stderr.write(f"warning: {warning}")
-        return config
 
     def _show_verdicts(self, event: Event, config: Config) -> None:
         repository = config.repository(event.repository)
@@ -181,13 +167,6 @@ def _check_options(repository: str, event: str, options: dict[str, Any]) -> None
     if not options["sha"] and not options["dry_run"]:
         # A run checks the commit out (and reports its status on it): a made-up one fails.
         raise CommandError("--sha is required to queue runs (only --dry-run can go without)")
-
-
-def _login() -> str:
-    try:
-        return os.environ.get("USER") or getpass.getuser()
-    except OSError:
-        return "local"
 
 
 def full_ref(ref: str) -> str:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from runner.management.commands import _deploying
+from runner.management.commands import _common
 from runner.runs import lifecycle
 
 
@@ -15,10 +15,10 @@ class Command(BaseCommand):
         parser.add_argument("environment", help="the environment's name (production, ...)")
 
     def handle(self, *args, repository: str, environment: str, **options) -> None:
-        _deploying.check_repository(repository)
+        _common.check_repository(repository)
         released = lifecycle.unlock(repository, environment)
         if released is None:
             raise CommandError(f"{repository} {environment} is not locked")
         self.stdout.write(f"{repository} {environment} unlocked")
         for run_id in released:
-            self.stdout.write(_deploying.said(_deploying.run_of(run_id)))
+            self.stdout.write(_common.said(_common.run_of(run_id)))

@@ -1,8 +1,9 @@
-"""What the deployment commands share: pipelines.yaml read as trigger reads it, who is
-acting, refusals turned into one-line errors, and a run said in words. Not a command
-(Django skips modules whose names start with "_")."""
+"""What the commands that start or steer runs share: pipelines.yaml read as the shell
+sees it, who is acting, refusals turned into one-line errors, and a run said in words.
+Not a command (Django skips modules whose names start with "_")."""
 
 import contextlib
+import getpass
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,6 @@ from django.core.management.base import CommandError, OutputWrapper
 from runner.config.github import REPOSITORY_NAME
 from runner.config.pipelines import Config
 from runner.config.pipelines_file import PipelinesError, load_pipelines
-from runner.management.commands.trigger import _login
 from runner.models import Run
 from runner.runs.deployments import DeployRefused
 
@@ -28,12 +28,13 @@ def add_by_argument(parser) -> None:
     parser.add_argument("--by", help="who does it, as recorded on the run (default: $USER)")
 
 
-def config(pipelines: str | None, stderr: OutputWrapper) -> Config:
-    """pipelines.yaml as the worker will read it; a secret not set here is only a warning
-    (the worker's environment, not this shell's, gives it)."""
+def config(pipelines: str | None, stderr: OutputWrapper, warn_of_unset: bool = True) -> Config:
+    """pipelines.yaml (--pipelines FILE, else PIPELINES_FILE); with `warn_of_unset`, a
+    secret not set here is only a warning (the worker's environment, not this shell's,
+    gives it)."""
     path = Path(pipelines) if pipelines else Path(settings.PIPELINES_FILE)
     try:
-        loaded = load_pipelines(path, os.environ, warn_of_unset=True)
+        loaded = load_pipelines(path, os.environ, warn_of_unset=warn_of_unset)
     except PipelinesError as error:
         raise CommandError(f"{path} is not valid:\n{error}") from None
     for warning in loaded.warnings:
@@ -42,7 +43,15 @@ def config(pipelines: str | None, stderr: OutputWrapper) -> Config:
 
 
 def by(options: dict) -> str:
-    return options["by"] or _login()
+    return options["by"] or login()
+
+
+def login() -> str:
+    """Who runs this command: $USER, else the account's name."""
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except OSError:
+        return "local"
 
 
 def check_repository(repository: str) -> None:
