@@ -34,15 +34,10 @@ ONE_STEP = """\
 
 
 @pytest.fixture
-def github(settings, monkeypatch):
-    """The fake GitHub as GITHUB_API_URL, PUBLIC_URL set, retries quick, a token set."""
-    with FakeGitHub() as fake:
-        settings.GITHUB_API_URL = fake.url
-        settings.PUBLIC_URL = "https://ci.example.com"
-        settings.OUTGOING_RETRY_SECONDS = 0.01
-        settings.OUTGOING_TIMEOUT_SECONDS = 0.3
-        monkeypatch.setenv("HR_TEST_TOKEN", TOKEN)
-        yield fake.statuses(201)
+def github(github_api, monkeypatch):
+    """The fake GitHub, answering with success, and this module's token set."""
+    monkeypatch.setenv("HR_TEST_TOKEN", TOKEN)
+    return github_api.statuses(201)
 
 
 @pytest.fixture
