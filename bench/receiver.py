@@ -10,9 +10,15 @@ them with the deliveries that were answered 202: every acknowledged delivery mus
 committed.
 
 Targets, on a 2-core machine with SQLite (client and server sharing those cores):
-  * p99 latency under 50 ms at concurrency 8;
-  * at least 500 deliveries per second at concurrency 32;
+  * p99 latency at most 25 ms at concurrency 8 (p99_ms_c8);
+  * at least 2,000 deliveries per second at concurrency 32 (rps_c32);
   * no errors, and every delivery answered 202 committed.
+
+In the same run, for comparison, adnanh/webhook (Debian's `webhook` package, bench/peer.py)
+receives the same signed deliveries at concurrency 32 on a loopback port, with a hook
+that checks X-Hub-Signature-256 and runs `true`: peer_rps_c32, and ratio_c32 =
+rps_c32 / peer_rps_c32. Without `webhook` installed both are null and the script says how
+to install it; `--no-peer` skips it.
 
 By default it starts its own receiver: a temporary DATA_DIR with a SQLite database (or the
 database named by DATABASE_URL when that is set), random secrets, a free port on
@@ -28,7 +34,8 @@ Run it from the project folder:
     .venv/bin/python bench/receiver.py --url http://127.0.0.1:8000/hooks/github/ --secret S
 
 The last line of output is one JSON object (rps_c1, rps_c8, rps_c32, p99_ms_c8, errors,
-committed, ...). The exit status is 1 when there were errors or uncommitted deliveries.
+committed, peer_rps_c32, ratio_c32, ...). The exit status is 1 when there were errors or
+uncommitted deliveries.
 """
 
 import argparse
@@ -44,6 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.peer import INSTALL_HINT, peer_binary, peer_server  # noqa: E402
 from bench.receiver_client import LevelResult, build_requests, run_level  # noqa: E402
 from bench.served import (  # noqa: E402
     PAYLOAD_FILE,
@@ -52,6 +60,10 @@ from bench.served import (  # noqa: E402
     own_server,
     server_log_summary,
 )
+
+# The level adnanh/webhook is measured at, and compared with hookrunner's.
+PEER_CONCURRENCY = 32
+NO_PEER = {"peer_rps_c32": None, "ratio_c32": None}
 
 
 def count_committed(prefix: str) -> tuple[int, int]:
@@ -120,6 +132,22 @@ def bench(target: Target, levels: list[int], requests: int, warmup: int) -> dict
     return summary(results, sent, committed, runs_per_delivery)
 
 
+def peer_figures(numbers: dict, log: Path, requests: int, warmup: int) -> dict:
+    """peer_rps_c32 and ratio_c32: adnanh/webhook at concurrency 32, as hookrunner was
+    measured (null when it is not installed)."""
+    binary = peer_binary()
+    if binary is None:
+        print(f"adnanh/webhook is not installed, no peer figures: {INSTALL_HINT}")
+        return NO_PEER
+    with peer_server(binary, secrets.token_urlsafe(32), log) as target:
+        print(f"peer: adnanh/webhook at http://{target.host}:{target.port}{target.path}")
+        results, _ = asyncio.run(run_levels(target, "peer-", [PEER_CONCURRENCY], requests, warmup))
+    peer_rps = round(results[0].rps, 1)
+    own_rps = numbers.get(f"rps_c{PEER_CONCURRENCY}")
+    ratio = round(own_rps / peer_rps, 2) if own_rps is not None and peer_rps else None
+    return {"peer_rps_c32": peer_rps, "ratio_c32": ratio}
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="measured per level")
@@ -130,6 +158,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--runs", type=int, default=0, help="pipelines each push starts (own server only)"
     )
+    parser.add_argument("--no-peer", action="store_true", help="do not measure adnanh/webhook")
     arguments = parser.parse_args()
     arguments.levels = [int(level) for level in arguments.concurrency.split(",")]
     if arguments.url and not arguments.secret:
@@ -140,16 +169,20 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> int:
     arguments = parse_arguments()
     run = (arguments.levels, arguments.requests, arguments.warmup)
+    descriptor, name = tempfile.mkstemp(prefix="hookrunner-bench-server-", suffix=".log")
+    os.close(descriptor)
+    log = Path(name)
+    print(f"servers' output: {log}", flush=True)
     if arguments.url:
         numbers = bench(given_server(arguments.url, arguments.secret), *run)
     else:
-        descriptor, name = tempfile.mkstemp(prefix="hookrunner-bench-server-", suffix=".log")
-        os.close(descriptor)
-        log = Path(name)
-        print(f"server output: {log}", flush=True)
         with own_server(log, arguments.runs) as target:
             numbers = bench(target, *run)
         print(f"server log: {server_log_summary(log)}")
+    if arguments.no_peer:
+        numbers |= NO_PEER
+    else:
+        numbers |= peer_figures(numbers, log, arguments.requests, arguments.warmup)
     print(json.dumps(numbers))
     return int(bool(numbers["errors"]) or numbers["committed"] != numbers["sent"])
 

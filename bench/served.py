@@ -103,11 +103,11 @@ def wait_until_listening(server: subprocess.Popen, target: Target) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode} while starting")
+            raise RuntimeError(f"{server.args[0]} exited with {server.returncode} while starting")
         with contextlib.suppress(OSError), socket.create_connection((target.host, target.port), 1):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not listen on port {target.port} within 30 s")
+    raise RuntimeError(f"{server.args[0]} did not listen on port {target.port} within 30 s")
 
 
 def stop(server: subprocess.Popen) -> None:

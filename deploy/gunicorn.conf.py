@@ -17,12 +17,14 @@ from runner.config.env import env_int, env_str
 # instead of gunicorn's "Failed to read config file" and a traceback.
 try:
     bind = env_str("HOST", "127.0.0.1") + ":" + env_str("PORT", "8000")
-    # One process on SQLite (its writes are serialised in-process): measured, two
-    # processes waiting on SQLite's lock gave p99 749 ms against under 50 ms. On
-    # PostgreSQL, about one process per core, each with its own interpreter lock.
-    workers = env_int("WEB_WORKERS", 1)
+    # About one process per core, each with its own interpreter lock: a delivery is
+    # mostly Python. On SQLite too, as writers queue on a file lock (runner.models.db)
+    # instead of SQLite's busy sleeps, which gave two processes a p99 of 749 ms.
+    workers = env_int("WEB_WORKERS", 2)
     # Measured with bench/receiver.py on 2 cores: 4 threads beat 8 (less contention for
-    # the interpreter lock) at concurrency 8 and 32 alike.
+    # the interpreter lock) at concurrency 8 and 32 alike. Keep-alive connections stay
+    # with the process that accepted them, often all with one: then it serves as one
+    # process with 4 threads did.
     threads = env_int("WEB_THREADS", 4)
     accesslog = env_str("ACCESS_LOG") or None
 except ImproperlyConfigured as error:

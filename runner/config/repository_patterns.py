@@ -13,6 +13,7 @@ pattern is known to cover the other), which takes patterns no one writes, such a
 from collections import deque
 from collections.abc import Callable
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from runner.config.github import REPOSITORY_NAME
 
@@ -44,6 +45,9 @@ def is_exact(pattern: str) -> bool:
     return not any(char in pattern for char in WILDCARDS)
 
 
+# Asked for every entry covering a delivery's repository, on every delivery: the few
+# patterns of the file are worked out once.
+@lru_cache(maxsize=1024)
 def specificity(pattern: str) -> tuple[bool, int]:
     """Sorts the more specific pattern last: an exact owner/name before any wildcard,
     then the more characters that are not wildcards."""

@@ -30,11 +30,18 @@ class DeliveryQuerySet(models.QuerySet):
     def originals(self) -> "DeliveryQuerySet":
         return self.exclude(status=Delivery.Status.DUPLICATE)
 
-    def insert_received(self, payload: dict[str, Any], **values: str) -> int:
-        """Store a delivery as received; its id. Raises IntegrityError for a known id."""
-        values = clipped(Delivery, **values)
+    def insert_received(
+        self,
+        payload: dict[str, Any],
+        status: str = "received",
+        detail: str = "",
+        **values: str,
+    ) -> int:
+        """Store a delivery as received (or with its outcome, when it was decided before
+        and starts nothing); its id. Raises IntegrityError for a known id."""
+        values = clipped(Delivery, detail=detail, **values)
         row = [values[name] for name in RECEIVED_COLUMNS]
-        row += [json.dumps(payload), Delivery.Status.RECEIVED, "", 1]
+        row += [json.dumps(payload), status, values["detail"], 1]
         with connections[self.db].cursor() as cursor:
             cursor.execute(_insert_received_sql(), row)
             return cursor.fetchone()[0]

@@ -42,18 +42,32 @@ class Answer:
 
 
 def receive(event: Event, config: Config | None) -> Answer:
-    """Store, then process `event` against `config` (None: no valid pipelines file yet)."""
+    """Store, then process `event` against `config` (None: no valid pipelines file yet).
+
+    A delivery that starts nothing (a ping, an event no pipeline wants) is stored with its
+    outcome: one transaction instead of two, for most deliveries."""
     try:
-        pk = _store(event)
+        decision = processing.decide(event, config)
+    except Exception:
+        decision = None  # decided again once stored, by processing, which records why
+    settled = decision is not None and not decision.starting
+    try:
+        pk = _store(event, decision.status, decision.detail) if settled else _store(event)
     except IntegrityError:
         original = Delivery.objects.originals().filter(delivery_id=event.delivery_id).first()
         if original is None:
             raise  # not a repeat: some other constraint refused the row
         return _receive_again(event, original, config)
-    return _process(pk, event, config)
+    if settled:
+        outcome = processing.Outcome(event.delivery_id, decision.status, decision.detail)
+    elif decision is None:
+        outcome = processing.process(pk, event, config)
+    else:
+        outcome = processing.process_decided(pk, event, decision)
+    return _answer(event, outcome)
 
 
-def _store(event: Event) -> int:
+def _store(event: Event, status: str = Status.RECEIVED, detail: str = "") -> int:
     # Its own committed transaction: whatever happens next, the delivery is on record.
     with write_transaction():
         return Delivery.objects.insert_received(
@@ -65,13 +79,15 @@ def _store(event: Event) -> int:
             sender=event.sender,
             ref=event.ref,
             payload=event.payload,
+            status=status,
+            detail=detail,
         )
 
 
 def _receive_again(event: Event, original: Delivery, config: Config | None) -> Answer:
     retry = original.status == Status.FAILED or processing.abandoned(original)
     if retry and processing.claim(original):
-        return _process(original.pk, event, config)
+        return _answer(event, processing.process(original.pk, event, config))
     if retry:
         # Another process claimed it between our read and our claim: it is processing it.
         original.refresh_from_db()
@@ -95,8 +111,7 @@ def _receive_again(event: Event, original: Delivery, config: Config | None) -> A
     return answer
 
 
-def _process(pk: int, event: Event, config: Config | None) -> Answer:
-    outcome = processing.process(pk, event, config)
+def _answer(event: Event, outcome: processing.Outcome) -> Answer:
     _log(event, outcome.status, outcome.detail)
     http_status = _http_status(event.name, outcome.status)
     return Answer(event.delivery_id, outcome.status, outcome.detail, http_status, outcome.run_ids)

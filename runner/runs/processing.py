@@ -2,14 +2,17 @@
 and outcome committed together; claiming it, so that one process only works on it; and
 the deliveries a dead process left `received`, processed from their stored payload.
 
-The receiver processes each delivery as it arrives (runner.receiver.intake); a worker's
-upkeep processes those stranded past ABANDONED_AFTER (runner.execution.upkeep). Both go
-through `process`, so a stranded delivery ends as it would have if its process had lived.
+The receiver processes each delivery as it arrives (runner.receiver.intake), deciding it
+first so that one starting nothing is stored with its outcome at once; a worker's upkeep
+processes those stranded past ABANDONED_AFTER (runner.execution.upkeep). Both decide with
+`decide` and commit with `process_decided`, so a stranded delivery ends as it would have
+if its process had lived.
 """
 
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
@@ -33,6 +36,14 @@ ABANDONED_AFTER = timedelta(minutes=1)
 STRANDED_PER_UPKEEP = 100
 
 
+class Decision(NamedTuple):
+    """A delivery's outcome, its one-line detail, and the pipelines it starts."""
+
+    status: str
+    detail: str
+    starting: list[Pipeline]
+
+
 class InvalidPipelines(RuntimeError):
     """No valid pipelines file was ever loaded, so nothing can be matched."""
 
@@ -51,38 +62,54 @@ def process(pk: int, event: Event, config: Config | None) -> Outcome:
     """Decide delivery `pk` (carrying `event`) against `config` (None: no valid pipelines
     file yet), then commit its runs and its outcome together; a failure is its outcome."""
     try:
-        status, detail, starting = decide(event, config)
+        decision = decide(event, config)
+    except Exception as error:
+        return _failed(pk, event, error)
+    return process_decided(pk, event, decision)
+
+
+def process_decided(pk: int, event: Event, decision: Decision) -> Outcome:
+    """Commit the runs and the outcome of delivery `pk`, as decided; a failure is its
+    outcome."""
+    status, detail, starting = decision
+    try:
         # Runs, their tasks and the outcome commit together: a 2xx means all are queued.
         with write_transaction():
             run_ids = create_runs(pk, event, starting)
             Delivery.objects.set_outcome(pk, status, detail)
     except Exception as error:
-        run_ids = []
-        logger.exception("processing failed delivery=%s", event.delivery_id)
-        status = Status.FAILED
-        detail = f"processing failed, redeliver once fixed: {type(error).__name__}: {error}"
-        with write_transaction():
-            Delivery.objects.set_outcome(pk, status, detail)
+        return _failed(pk, event, error)
     return Outcome(event.delivery_id, status, detail, run_ids)
 
 
-def decide(event: Event, config: Config | None) -> tuple[str, str, list[Pipeline]]:
+def _failed(pk: int, event: Event, error: Exception) -> Outcome:
+    logger.exception("processing failed delivery=%s", event.delivery_id)
+    detail = f"processing failed, redeliver once fixed: {type(error).__name__}: {error}"
+    with write_transaction():
+        Delivery.objects.set_outcome(pk, Status.FAILED, detail)
+    return Outcome(event.delivery_id, Status.FAILED, detail)
+
+
+def decide(event: Event, config: Config | None) -> Decision:
     """The delivery's outcome, its one-line detail, and the pipelines it starts."""
     if event.is_ping:
-        return Status.ACCEPTED, f"pong: hook {event.pinged_hook or '?'} reached hookrunner", []
+        pong = f"pong: hook {event.pinged_hook or '?'} reached hookrunner"
+        return Decision(Status.ACCEPTED, pong, [])
     if not event.is_acted_on:
-        return Status.IGNORED, f"hookrunner does not act on {event.name} events", []
+        return Decision(Status.IGNORED, f"hookrunner does not act on {event.name} events", [])
     if config is None:
         raise InvalidPipelines(pipelines_store().error)
     verdicts = match(config, event)
     if not verdicts:
-        return Status.IGNORED, f"no pipelines for {event.repository} in {config.source}", []
+        return Decision(
+            Status.IGNORED, f"no pipelines for {event.repository} in {config.source}", []
+        )
     starting = [verdict.pipeline for verdict in verdicts if verdict.starts]
     if not starting:
         reasons = "; ".join(f"{v.pipeline.name}: {v.reason}" for v in verdicts)
-        return Status.IGNORED, f"no pipeline matched: {reasons}", []
+        return Decision(Status.IGNORED, f"no pipeline matched: {reasons}", [])
     names = ", ".join(pipeline.name for pipeline in starting)
-    return Status.ACCEPTED, f"started {counted(len(starting), 'run')}: {names}", starting
+    return Decision(Status.ACCEPTED, f"started {counted(len(starting), 'run')}: {names}", starting)
 
 
 def processing_since(delivery: Delivery) -> datetime:

@@ -4,7 +4,9 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from runner.config.github import sign
@@ -522,3 +524,47 @@ def test_refused_request_with_nul_characters_is_recorded(client, webhook_url):
     rejected = RejectedRequest.objects.get()
     assert (rejected.delivery_id, rejected.event) == ("d\ufffd", "push\ufffd")
     assert rejected.headers["X-Other"] == "\ufffd"
+
+
+def writes_of(queries) -> list[str]:
+    return [
+        q["sql"].split()[0]
+        for q in queries
+        if not q["sql"].startswith(("SELECT", "SAVEPOINT", "RELEASE"))
+    ]
+
+
+@pytest.mark.parametrize("fixture", ["star__created", "ping__default"])
+def test_a_delivery_that_starts_nothing_is_stored_with_its_outcome_at_once(post_delivery, fixture):
+    with CaptureQueriesContext(connection) as queries:
+        response = post_delivery(SignedDelivery.of_fixture(fixture))
+    assert answer_of(response)["status"] in ("ignored", "accepted")
+    stored = Delivery.objects.get()
+    assert (stored.status, stored.detail) == (
+        answer_of(response)["status"],
+        answer_of(response)["detail"],
+    )
+    assert writes_of(queries.captured_queries) == ["INSERT"]
+
+
+def test_a_delivery_that_starts_runs_is_stored_first_then_given_its_runs(post_delivery):
+    with CaptureQueriesContext(connection) as queries:
+        response = post_delivery(SignedDelivery.of_fixture("push__branch"))
+    assert len(answer_of(response)["runs"]) == 2
+    writes = writes_of(queries.captured_queries)
+    assert writes[0] == "INSERT" and writes[-1] == "UPDATE"
+
+
+def test_a_repeat_of_a_delivery_that_started_nothing_starts_nothing(post_delivery):
+    delivery = SignedDelivery.of_fixture("star__created")
+    post_delivery(delivery)
+    response = post_delivery(delivery)
+    assert answer_of(response)["status"] == "duplicate"
+    assert Delivery.objects.filter(status=Delivery.Status.IGNORED).count() == 1
+
+
+def test_a_delivery_that_cannot_be_decided_is_stored_then_failed(post_delivery, monkeypatch):
+    monkeypatch.setattr(processing, "decide", lambda event, config: 1 / 0)
+    response = post_delivery(SignedDelivery.of_fixture("star__created"))
+    assert response.status_code == 500
+    assert "ZeroDivisionError" in Delivery.objects.get(status=Delivery.Status.FAILED).detail
