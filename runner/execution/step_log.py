@@ -1,5 +1,9 @@
 """A step's output on its way to LogChunk rows: masked, decoded, bounded, batched; kept in
-memory, within the same bounds, while the database is away."""
+memory, within the same bounds, while the database is away.
+
+Output is stored in order, in pieces of at most LogChunk.MOST_BYTES (whole characters),
+the pieces of a flush in one transaction: a step that floods its output is stored in one
+transaction per FLUSH_BYTES, not one per piece; a quiet one still every FLUSH_SECONDS."""
 
 import codecs
 import time
@@ -14,8 +18,12 @@ from runner.execution.database import UNAVAILABLE, Outage
 from runner.execution.processes import SecretMasker
 from runner.models import LogChunk, Step
 
-FLUSH_BYTES = LogChunk.MOST_BYTES
+# A flood costs more per commit than per byte: this much output is stored in one
+# transaction, and this bounds the memory output waits in.
+FLUSH_BYTES = 16 * LogChunk.MOST_BYTES
 FLUSH_SECONDS = 0.5
+# One LogChunk row: the run page reads output in chunks of at most this.
+PIECE_BYTES = LogChunk.MOST_BYTES
 MARKER = (
     "\n[hookrunner: {dropped} bytes of output dropped here;"
     " the first {head} and the last {tail} bytes are kept]\n"
@@ -38,8 +46,7 @@ class StepLog:
         self.limit_bytes = limit_bytes
         self.masker = SecretMasker(secrets)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.pending: list[str] = []
-        self.pending_bytes = 0
+        self.pending = _Pieces()
         self.seq = 0
         self.flushed_at = time.monotonic()
         self.head_bytes = 0
@@ -58,8 +65,8 @@ class StepLog:
         self.step.output_bytes += len(data)
         self._add(self.masker.feed(data))
         now = time.monotonic()
-        if self.pending_bytes >= FLUSH_BYTES or (
-            self.pending and now - self.flushed_at >= FLUSH_SECONDS
+        if self.pending.bytes >= FLUSH_BYTES or (
+            self.pending.bytes and now - self.flushed_at >= FLUSH_SECONDS
         ):
             self.flush()
 
@@ -80,21 +87,21 @@ class StepLog:
     def flush(self) -> None:
         """Store what waits, unless the database is away: then it waits on, bounded."""
         self.flushed_at = time.monotonic()
-        if not self.pending:
+        if not self.pending.bytes:
             return
         if not self.database.attempt(self._store_pending, defer=False):
             self._bound_pending()
 
     def _store_pending(self) -> None:
-        if not self.pending:
+        if not self.pending.bytes:
             return
-        text, size = "".join(self.pending), self.pending_bytes
+        pieces = self.pending.taken()
         with self._unchanged_on_failure():
             if self.marker_seq is None:
-                self._store(text)
+                self._store(pieces)
             else:
-                self._store_tail(text, size)
-        self.pending, self.pending_bytes = [], 0
+                self._store_tail(pieces, self.pending.bytes)
+        self.pending = _Pieces()
 
     @contextmanager
     def _unchanged_on_failure(self) -> Iterator[None]:
@@ -111,12 +118,13 @@ class StepLog:
     def _bound_pending(self) -> None:
         """Past the head, what waits in memory keeps to the tail's budget, as stored
         output does: its oldest part is dropped and counted."""
-        if self.marker_seq is None or self.pending_bytes <= self.tail_budget:
+        if self.marker_seq is None or self.pending.bytes <= self.tail_budget:
             return
-        text = _last_bytes("".join(self.pending), self.pending_bytes, self.tail_budget)
+        text = _last_bytes(self.pending.text(), self.pending.bytes, self.tail_budget)
         kept = _utf8_len(text)
-        self.step.dropped_bytes += self.pending_bytes - kept
-        self.pending, self.pending_bytes = [text], kept
+        self.step.dropped_bytes += self.pending.bytes - kept
+        self.pending = _Pieces()
+        self.pending.add(text, kept)
 
     def _add(self, data: bytes) -> None:
         if data:
@@ -133,8 +141,7 @@ class StepLog:
                 text, size = self._end_head(text, size, room)
             else:
                 self.head_bytes += size
-        self.pending.append(text)
-        self.pending_bytes += size
+        self.pending.add(text, size)
 
     def _end_head(self, text: str, size: int, room: int) -> tuple[str, int]:
         """Store the head with what of `text` fits in `room`; the rest and its size."""
@@ -142,27 +149,28 @@ class StepLog:
         head_size = _utf8_len(head)
         if head:
             self.head_bytes += head_size
-            self.pending.append(head)
+            self.pending.add(head, head_size)
         self.flush()
         self.marker_seq, self.seq = self.seq, self.seq + 1
         return text[len(head) :], size - head_size
 
-    def _store(self, text: str) -> int:
-        LogChunk.objects.create(step=self.step, seq=self.seq, text=text)
-        self.seq += 1
-        return self.seq - 1
+    def _store(self, pieces: list[tuple[str, int]]) -> range:
+        """Insert `pieces` as the next chunks, in one transaction; their seqs."""
+        seqs = range(self.seq, self.seq + len(pieces))
+        LogChunk.objects.insert_pieces(self.step.pk, seqs.start, [text for text, _size in pieces])
+        self.seq = seqs.stop
+        return seqs
 
-    def _store_tail(self, text: str, size: int) -> None:
+    def _store_tail(self, pieces: list[tuple[str, int]], size: int) -> None:
         # One transaction: a reader never sees the tail's new end with a stale count.
         with transaction.atomic():
             self._drop_passed_chunks(size)
             if size > self.tail_budget:
-                text = _last_bytes(text, size, self.tail_budget)
-                self.step.dropped_bytes += size - (kept := _utf8_len(text))
-                size = kept
-            if text:
-                self.tail.append((self._store(text), size))
-                self.tail_bytes += size
+                pieces = _last_pieces(pieces, size, self.tail_budget)
+                self.step.dropped_bytes += size - sum(kept for _text, kept in pieces)
+            for seq, (_text, piece_size) in zip(self._store(pieces), pieces, strict=True):
+                self.tail.append((seq, piece_size))
+                self.tail_bytes += piece_size
             self._mark()
 
     def _drop_passed_chunks(self, arriving: int) -> None:
@@ -205,6 +213,73 @@ class StepLog:
         else:
             LogChunk.objects.create(step=self.step, seq=self.marker_seq, text=text)
         self.marker_text = text
+
+
+class _Pieces:
+    """Output waiting to be stored, cut as it comes into pieces of at most PIECE_BYTES:
+    storing it copies nothing more, so memory holds about one flush."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.closed: list[tuple[str, int]] = []
+        # The last piece, still filling: its parts are joined once it is full or taken.
+        self.parts: list[str] = []
+        self.part_bytes = 0
+
+    def add(self, text: str, size: int) -> None:
+        self.bytes += size
+        for index, (piece, piece_size) in enumerate(
+            _cut(text, size, PIECE_BYTES - self.part_bytes)
+        ):
+            if index:
+                self._close()
+            if piece:
+                self.parts.append(piece)
+                self.part_bytes += piece_size
+
+    def taken(self) -> list[tuple[str, int]]:
+        """Every piece, (text, UTF-8 bytes), in order; what is added later starts a new one."""
+        self._close()
+        return self.closed
+
+    def text(self) -> str:
+        return "".join(text for text, _size in self.taken())
+
+    def _close(self) -> None:
+        if self.parts:
+            self.closed.append(("".join(self.parts), self.part_bytes))
+            self.parts, self.part_bytes = [], 0
+
+
+def _cut(text: str, size: int, room: int) -> list[tuple[str, int]]:
+    """`text` (`size` bytes in UTF-8) in whole characters: at most `room` bytes first
+    (maybe none), then pieces of at most PIECE_BYTES; each with its size."""
+    ascii_only = text.isascii()  # then characters are bytes and the text is cut as it is
+    data = text if ascii_only else text.encode()
+    pieces, start, end = [], 0, room
+    while start < size or not pieces:
+        end = min(end, size)
+        while not ascii_only and end < size and data[end] & 0xC0 == 0x80:
+            end -= 1  # not inside a character: back to its first byte
+        piece = data[start:end]
+        pieces.append((piece if ascii_only else piece.decode(), end - start))
+        start, end = end, end + PIECE_BYTES
+    return pieces
+
+
+def _last_pieces(pieces: list[tuple[str, int]], size: int, keep: int) -> list[tuple[str, int]]:
+    """The end of `pieces` (`size` bytes in all) within `keep` bytes, in whole characters;
+    only the first piece kept is cut, nothing is joined."""
+    start = 0
+    while start < len(pieces) and size - pieces[start][1] >= keep:
+        size -= pieces[start][1]
+        start += 1
+    if start == len(pieces):
+        return []
+    text, piece_size = pieces[start]
+    first = _last_bytes(text, piece_size, keep - (size - piece_size))
+    kept = [(first, _utf8_len(first))] if first else []
+    return kept + pieces[start + 1 :]
 
 
 def _utf8_len(text: str) -> int:

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from runner.execution import processes
 from runner.execution.processes import SecretMasker, run_process
 from tests.conftest import alive
 
@@ -33,6 +34,28 @@ def test_exit_code_is_reported():
 def test_large_output_streams_through_whole():
     outcome, output = run("head -c 5000000 /dev/zero")
     assert (outcome.exit_code, len(output)) == (0, 5_000_000)
+
+
+def test_a_flood_fills_a_pipe_wider_than_the_default_and_is_passed_on_in_pieces(tmp_path):
+    """The step writes 600 KB, ten times a default pipe, before anything is read: it does
+    not block, and its output comes whole, in pieces of at most PASS_BYTES."""
+    written = tmp_path / "written"
+    seen_before_reading, pieces = [], []
+
+    def wait_for_the_step(pid: int) -> None:
+        deadline = time.monotonic() + 10
+        while not written.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen_before_reading.append(written.exists())
+
+    outcome = run_process(
+        ["/bin/sh", "-c", f"head -c 600000 /dev/zero; touch {written}"], env=ENV, cwd="/",
+        timeout=20, on_output=pieces.append, on_start=wait_for_the_step,
+    )  # fmt: skip
+    assert seen_before_reading == [True], "the step wrote it all without a read"
+    assert outcome.exit_code == 0
+    assert b"".join(pieces) == bytes(600_000)
+    assert max(len(piece) for piece in pieces) == processes.PASS_BYTES
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path):

@@ -5,6 +5,8 @@ import tracemalloc
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from runner.execution import step_log
 from runner.execution.step_log import StepLog
@@ -178,3 +180,41 @@ def test_a_large_output_stays_within_the_limit_in_the_database_and_in_memory(ste
     assert (step.output_bytes, step.dropped_bytes) == (total, total - limit)
     half = piece.decode() * (limit // 2 // len(piece))
     assert stored(step) == half + marker(total - limit, limit // 2, limit // 2) + half
+
+
+def test_a_flood_is_stored_in_few_transactions_in_pieces_each_within_a_chunk(step):
+    # As the pipe gives it: reads of up to 1 MiB that do not end at a line's end.
+    data = b"".join(f"line {n}\n".encode() for n in range(600_000))
+    reads = [data[at : at + 1_000_003] for at in range(0, len(data), 1_000_003)]
+    log = StepLog(step, [], 2 * len(data))
+    with CaptureQueriesContext(connection) as queries:
+        for read in reads:
+            log.write(read)
+        log.end()
+        log.store_rest()
+    inserts = [q for q in queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) <= len(data) // step_log.FLUSH_BYTES + 1, "one per flush, not per piece"
+    chunks = texts(step)
+    assert "".join(chunks) == data.decode(), "every byte, in order"
+    assert all(len(chunk.encode()) <= LogChunk.MOST_BYTES for chunk in chunks)
+    full = -(-len(data) // LogChunk.MOST_BYTES)
+    assert len(chunks) <= full + len(inserts), "full chunks but the last of each flush"
+
+
+@pytest.mark.parametrize("write_bytes", [1, 5, 64])
+def test_pieces_hold_whole_characters_within_their_size(step, monkeypatch, write_bytes):
+    monkeypatch.setattr(step_log, "PIECE_BYTES", 7)
+    monkeypatch.setattr(step_log, "FLUSH_BYTES", 30)
+    text = "".join("ab\n€é😀"[n * n % 6] for n in range(400))  # 1 to 4 bytes a character
+    data = text.encode()
+    writes = [data[at : at + write_bytes] for at in range(0, len(data), write_bytes)]
+    assert logged(step, *writes, limit=10 * len(data)) == text
+    assert all(0 < len(chunk.encode()) <= 7 for chunk in texts(step))
+
+
+def test_the_tail_of_a_flood_keeps_whole_pieces_and_cuts_only_its_oldest(step, monkeypatch):
+    monkeypatch.setattr(step_log, "PIECE_BYTES", 10)
+    text = "".join(f"{n:04}\n" for n in range(200))  # 1000 bytes, flushed at once
+    assert logged(step, text.encode(), limit=96) == (text[:48] + marker(904, 48, 48) + text[-48:])
+    # The 952 bytes past the head came as pieces of 10 and a last one of 2.
+    assert [len(chunk) for chunk in texts(step)[6:]] == [6, 10, 10, 10, 10, 2]
