@@ -143,7 +143,7 @@ def test_empty_gunicorn_settings_are_unset_so_it_listens_on_loopback_only():
     config = gunicorn_config(HOST="", PORT="", WEB_WORKERS="", WEB_THREADS="", ACCESS_LOG="")
     assert config.returncode == 0, config.stderr
     shown = {name: printed(config.stdout, name) for name in ("bind", "workers", "threads")}
-    assert shown == {"bind": "['127.0.0.1:8000']", "workers": "1", "threads": "4"}
+    assert shown == {"bind": "['127.0.0.1:8000']", "workers": "2", "threads": "4"}
     assert printed(config.stdout, "accesslog") == "None"
 
 
