@@ -176,7 +176,9 @@ def test_a_large_output_stays_within_the_limit_in_the_database_and_in_memory(ste
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 2 * 1024 * 1024, "memory holds about one flush, whatever went through"
+    # A flush's text, and the statement the database driver builds of it (PostgreSQL's
+    # holds a copy): a few megabytes, whatever went through.
+    assert peak < 3 * step_log.FLUSH_BYTES, "memory holds about one flush, whatever went through"
     assert (step.output_bytes, step.dropped_bytes) == (total, total - limit)
     half = piece.decode() * (limit // 2 // len(piece))
     assert stored(step) == half + marker(total - limit, limit // 2, limit // 2) + half
