@@ -1,13 +1,14 @@
 """The screenshots in docs/admin.md: a small demo database served by gunicorn, and a real
-headless Chromium that logs in and saves the run page of a failed run, the runs list and
-the index as PNGs into docs/images/ at 1440x900.
+headless Chromium that logs in and saves the run page of a failed run, the runs list,
+the index and the environments page as PNGs into docs/images/ at 1440x900.
 
     .venv/bin/python bench/screenshots.py [--chromium /usr/bin/chromium]
 
 The instance is bench/served.py's (a temporary DATA_DIR, gunicorn on a free port of
 127.0.0.1), always on SQLite. The demo data is made up here, with times relative to now:
 three repositories, a few pipelines each with a history of runs, one run running, one
-queued, and a failed run whose test step's output is coloured as pytest colours it.
+queued, and a failed run whose test step's output is coloured as pytest colours it;
+acme/webapp's deploy pipeline deploys to production.
 """
 
 import argparse
@@ -34,6 +35,8 @@ PIPELINES = {
     "acme/api": {"test": ("install", "test"), "lint": ("ruff",)},
     "acme/docs": {"build": ("build", "publish")},
 }
+# The pipelines that deploy: to which environment, seen where.
+DEPLOYS_TO = {"deploy": ("production", "https://shop.acme.example")}
 MESSAGES = [
     "Fix flaky session test by freezing the clock",
     "Add rate limiting to the login endpoint",
@@ -135,15 +138,19 @@ def new_run(repository: str, pipeline: str, steps: tuple[str, ...], ago: timedel
     from django.utils import timezone
 
     from runner.config.definition import RunDefinition
-    from runner.config.pipelines import Step
+    from runner.config.pipelines import Environment, Step
     from runner.models import Run
 
     sha = secrets.token_hex(20)
     message = MESSAGES[int(sha[:6], 16) % len(MESSAGES)]
+    environment = Environment(*DEPLOYS_TO[pipeline]) if pipeline in DEPLOYS_TO else None
     definition = RunDefinition(
-        name=pipeline, steps=tuple(Step(name, f"make {name}", 600) for name in steps)
+        name=pipeline,
+        steps=tuple(Step(name, f"make {name}", 600) for name in steps),
+        environment=environment,
     )
     return Run.objects.create(
+        environment=environment.name if environment else "",
         delivery=new_delivery(repository, message, ago, sha),
         repository=repository,
         pipeline=pipeline,
@@ -229,6 +236,7 @@ def photograph(target: Target, password: str, run_id: int, chromium: str) -> lis
         "run-page.png": f"{site}/runner/run/{run_id}/change/",
         "runs-list.png": f"{site}/runner/run/",
         "index.png": f"{site}/",
+        "environments.png": f"{site}/runner/environments/",
     }
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
