@@ -71,16 +71,26 @@ def fail_after_status_write(monkeypatch):
 
 
 @pytest.fixture
-def pushed(post_delivery, settings, tmp_path, monkeypatch):
-    """Push to acme/webapp; the runs it made, by pipeline."""
+def pushing(post_delivery, settings, tmp_path, monkeypatch):
+    """Push to acme/webapp with the given pipelines.yaml; the runs it made, by pipeline."""
     monkeypatch.setenv("HR_FAULT_TOKEN", "t")
-    path = tmp_path / "pipelines.yaml"
-    path.write_text(PIPELINES)
-    settings.PIPELINES_FILE = path
 
-    def push() -> dict[str, Run]:
+    def push(pipelines: str) -> dict[str, Run]:
+        path = tmp_path / "pipelines.yaml"
+        path.write_text(pipelines)
+        settings.PIPELINES_FILE = path
         response = post_delivery(SignedDelivery.of_fixture("push__branch"))
         return {run.pipeline: run for run in Run.objects.filter(pk__in=response.json()["runs"])}
+
+    return push
+
+
+@pytest.fixture
+def pushed(pushing):
+    """Push to acme/webapp; the runs it made, by pipeline."""
+
+    def push() -> dict[str, Run]:
+        return pushing(PIPELINES)
 
     return push
 
@@ -296,14 +306,9 @@ repositories:
 
 
 @pytest.fixture
-def awaiting(post_delivery, settings, tmp_path, monkeypatch):
+def awaiting(pushing):
     """A push to acme/webapp whose deploy waits for approval; that run."""
-    monkeypatch.setenv("HR_FAULT_TOKEN", "t")
-    path = tmp_path / "pipelines.yaml"
-    path.write_text(APPROVED_DEPLOY)
-    settings.PIPELINES_FILE = path
-    response = post_delivery(SignedDelivery.of_fixture("push__branch"))
-    return Run.objects.get(pk=response.json()["runs"][0])
+    return pushing(APPROVED_DEPLOY)["deploy"]
 
 
 @pytest.mark.parametrize("approved", [True, False], ids=["approve", "reject"])
