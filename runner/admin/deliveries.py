@@ -12,8 +12,8 @@ from django.utils.safestring import SafeString
 from runner.admin.common import ReadOnly, ReadOnlyAdmin
 from runner.admin.display import badge_of
 from runner.config.github import BadDelivery
-from runner.config.pipelines import AmbiguousPipelines
 from runner.config.pipelines_file import PipelinesError
+from runner.config.repositories import AmbiguousPipelines
 from runner.config.text import counted
 from runner.models import Delivery, Run
 from runner.models.statuses import look_of

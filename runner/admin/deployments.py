@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from runner.config.pipelines import Config
+from runner.config.repositories import Config
 from runner.config.store import pipelines_in_force
 from runner.models import Run
 from runner.runs.deployments import (

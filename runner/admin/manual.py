@@ -11,7 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from runner.admin.deployments import config_in_force, run_url
-from runner.config.pipelines import AmbiguousPipelines, Config, Input, Pipeline
+from runner.config.pipelines import Input, Pipeline
+from runner.config.repositories import AmbiguousPipelines, Config
 from runner.config.repository_patterns import is_exact
 from runner.execution import refs
 from runner.models import Run

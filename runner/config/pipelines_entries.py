@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from yaml.nodes import Node
 
-from runner.config.pipelines import RepositoryEntry
 from runner.config.pipelines_outbound import OutboundReader
+from runner.config.repositories import RepositoryEntry
 from runner.config.repository_patterns import common_repository, covers_every, is_exact
 from runner.config.yaml_nodes import NodeReader, node_under
 

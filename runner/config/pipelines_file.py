@@ -20,15 +20,7 @@ import yaml
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from runner.config import yaml_limits
-from runner.config.pipelines import (
-    DEFAULT_SHELL,
-    DEFAULT_TIMEOUT,
-    Concurrency,
-    Config,
-    Pipeline,
-    RepositoryEntry,
-    Step,
-)
+from runner.config.pipelines import DEFAULT_SHELL, DEFAULT_TIMEOUT, Concurrency, Pipeline, Step
 from runner.config.pipelines_actions import actions_key_hint
 from runner.config.pipelines_deploy import DeployReader
 from runner.config.pipelines_entries import EntriesChecker, ReadEntry
@@ -36,6 +28,7 @@ from runner.config.pipelines_env import EnvReader
 from runner.config.pipelines_outbound import OutboundReader
 from runner.config.pipelines_sandbox import SandboxReader
 from runner.config.pipelines_triggers import TriggerReader
+from runner.config.repositories import Config, RepositoryEntry
 from runner.config.yaml_nodes import NodeReader, Problem, kind_of
 
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+/[A-Za-z0-9_.*?\[\]!-]+")

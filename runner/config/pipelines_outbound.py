@@ -5,8 +5,9 @@ from urllib.parse import urlsplit
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from runner.config.pipelines import DEFAULT_NOTIFY_ON, NOTIFY_ON, Notify, RepositoryEntry
+from runner.config.pipelines import DEFAULT_NOTIFY_ON, NOTIFY_ON, Notify
 from runner.config.pipelines_env import EnvReader
+from runner.config.repositories import RepositoryEntry
 from runner.config.yaml_nodes import NodeReader, node_under
 
 NOTIFY_KEYS = {"url": True, "on": False, "secret_env": False}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from runner.config.pipelines import Config
 from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.config.repositories import Config
 from runner.config.text import counted
 from runner.config.yaml_nodes import Problem
 

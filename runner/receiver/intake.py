@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError
 
 from runner.config.github import Event
-from runner.config.pipelines import Config
+from runner.config.repositories import Config
 from runner.models import RECEIVED_COLUMNS, Delivery, clipped
 from runner.models.db import write_transaction
 from runner.runs import processing

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from runner.config.pipelines import Config
+from runner.config.repositories import Config
 
 
 def accepted_secrets(config: Config | None) -> list[str]:

@@ -14,7 +14,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from runner.config.github import is_commit_sha
-from runner.config.pipelines import AmbiguousPipelines, Config, Input, Pipeline
+from runner.config.pipelines import Input, Pipeline
+from runner.config.repositories import AmbiguousPipelines, Config
 from runner.models import Delivery, EnvironmentLock, Run, clipped
 from runner.models.db import write_transaction
 from runner.outgoing.reconcile import LOCAL_HOOK_ID

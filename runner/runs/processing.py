@@ -19,7 +19,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from runner.config.github import BadDelivery, Event, event_from_payload
-from runner.config.pipelines import Config, Pipeline, match
+from runner.config.matching import match
+from runner.config.pipelines import Pipeline
+from runner.config.repositories import Config
 from runner.config.store import pipelines_in_force, pipelines_store
 from runner.config.text import counted
 from runner.models import Delivery

@@ -8,7 +8,7 @@ replay` and the deliveries admin action both call `replay`, so the two cannot dr
 from dataclasses import dataclass
 
 from runner.config.github import event_from_payload
-from runner.config.pipelines import Verdict, match
+from runner.config.matching import Verdict, match
 from runner.config.store import current_pipelines
 from runner.config.text import counted
 from runner.models import Delivery

@@ -7,8 +7,9 @@ import pytest
 
 from runner.config.definition import RunDefinition
 from runner.config.github import COMMITS_CAPPED, FILES_CAPPED, NO_COMMITS
-from runner.config.pipelines import AmbiguousPipelines, Config, is_from_fork, match
+from runner.config.matching import is_from_fork, match
 from runner.config.pipelines_file import parse_pipelines
+from runner.config.repositories import AmbiguousPipelines, Config
 from runner.receiver.parsing import parse_event
 from tests.conftest import FIXTURES
 

@@ -2,7 +2,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from runner.config.github import event_from_payload
-from runner.config.pipelines import is_from_fork
+from runner.config.matching import is_from_fork
 from runner.management.commands.trigger import pull_request_payload, push_payload
 from runner.models import Delivery, Run
 

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.management.base import CommandError, OutputWrapper
 
 from runner.config.github import REPOSITORY_NAME
-from runner.config.pipelines import Config
 from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.config.repositories import Config
 from runner.models import Run
 from runner.runs.deployments import DeployRefused
 

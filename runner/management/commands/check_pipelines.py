@@ -7,14 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runner.config.pipelines import (
-    Config,
-    Pipeline,
-    PullRequestTrigger,
-    PushTrigger,
-    RepositoryEntry,
-)
+from runner.config.pipelines import Pipeline, PullRequestTrigger, PushTrigger
 from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.config.repositories import Config, RepositoryEntry
 from runner.config.repository_patterns import common_repository, covers_every, is_exact
 from runner.config.text import counted
 

@@ -7,8 +7,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from runner.config.github import BadDelivery
-from runner.config.pipelines import AmbiguousPipelines, is_from_fork, match
+from runner.config.matching import is_from_fork, match
 from runner.config.pipelines_file import PipelinesError, load_pipelines
+from runner.config.repositories import AmbiguousPipelines
 from runner.receiver.parsing import parse_event
 
 

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand, CommandError
 
 from runner.config.github import BadDelivery
-from runner.config.pipelines import AmbiguousPipelines
 from runner.config.pipelines_file import PipelinesError
+from runner.config.repositories import AmbiguousPipelines
 from runner.models import Delivery
 from runner.runs.replay import Replay, replay
 

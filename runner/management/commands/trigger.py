@@ -20,7 +20,8 @@ from runner.config.github import (
     event_from_payload,
     is_commit_sha,
 )
-from runner.config.pipelines import AmbiguousPipelines, Config, is_from_fork, match
+from runner.config.matching import is_from_fork, match
+from runner.config.repositories import AmbiguousPipelines, Config
 from runner.management.commands import _common
 from runner.models import Delivery
 from runner.outgoing.reconcile import LOCAL_HOOK_ID
