@@ -106,17 +106,9 @@ class Checkout:
         return ProcessOutcome(0)
 
     def _update_mirror(self) -> None:
-        if (self.mirror / "HEAD").exists():
-            self._say(f"fetching into the mirror of {self.url}")
-            self._git("-C", str(self.mirror), "fetch", "--quiet", "--prune", "origin")
-        else:
-            self._say(f"cloning a mirror of {self.url}")
-            shutil.rmtree(self.partial, ignore_errors=True)
-            # Made here, empty, for the sandbox to show to git, which clones into it.
-            self.partial.mkdir()
-            # "--": a URL starting with "-" is a URL, never an option of git's.
-            self._git("clone", "--quiet", "--mirror", "--", self.url, str(self.partial))
-            self.partial.rename(self.mirror)
+        cloned = (self.mirror / "HEAD").exists()
+        self._say(f"{'fetching into the' if cloned else 'cloning a'} mirror of {self.url}")
+        update_mirror(self.mirror, self.url, self._git)
         if not self._has_commit():
             # Not under any ref (a force-pushed branch, say); GitHub serves it by sha.
             self._git("-C", str(self.mirror), "fetch", "--quiet", "origin", self.sha)
@@ -188,6 +180,22 @@ class Checkout:
 
     def _say(self, line: str) -> None:
         self.on_output(f"hookrunner: {line}\n".encode())
+
+
+def update_mirror(mirror: Path, url: str, git: Callable[..., object]) -> None:
+    """Fetch into the bare mirror of `url`, or clone it first, through `git` (which runs
+    git with those arguments, in its sandbox): a clone goes to `<mirror>.partial` and is
+    renamed once whole, so an interrupted one is never taken for a mirror."""
+    if (mirror / "HEAD").exists():
+        git("-C", str(mirror), "fetch", "--quiet", "--prune", "origin")
+        return
+    partial = mirror.with_name(mirror.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    # Made here, empty, for the sandbox to show to git, which clones into it.
+    partial.mkdir()
+    # "--": a URL starting with "-" is a URL, never an option of git's.
+    git("clone", "--quiet", "--mirror", "--", url, str(partial))
+    partial.rename(mirror)
 
 
 def mirror_name(url: str) -> str:

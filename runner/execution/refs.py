@@ -10,7 +10,6 @@ option, and the fetch runs whatever the server's git settings say). No sandbox, 
 import contextlib
 import os
 import re
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from django.conf import settings
 
 from runner.config.github import is_commit_sha
 from runner.config.pipelines import SANDBOXED
-from runner.execution.checkout import git_readable, mirror_locked, mirror_name
+from runner.execution.checkout import git_readable, mirror_locked, mirror_name, update_mirror
 from runner.execution.processes import kill_group
 from runner.execution.sandbox import confine, sandbox_problem
 from runner.execution.step_env import DEFAULTS, GIT_ENV, INHERITED
@@ -74,14 +73,7 @@ class _Mirror:
             raise DeployRefused(f"the mirror of {self.url} stayed busy; try again")
 
     def update(self) -> None:
-        if (self.path / "HEAD").exists():
-            self._fetch("-C", str(self.path), "fetch", "--quiet", "--prune", "origin")
-            return
-        shutil.rmtree(self.partial, ignore_errors=True)
-        # Made here, empty, for the sandbox to show to git, which clones into it.
-        self.partial.mkdir()
-        self._fetch("clone", "--quiet", "--mirror", "--", self.url, str(self.partial))
-        self.partial.rename(self.path)
+        update_mirror(self.path, self.url, self._fetch)
 
     def fetch_commit(self, sha: str) -> None:
         # Refused by a server that serves no unadvertised commit: then it is not there.
