@@ -57,7 +57,8 @@ MB = 1_000_000
 CAPTURE_BYTES = 200 * MB
 SMALL_BYTES = 20 * MB
 # `|| true`: yes ends by SIGPIPE, which a shell with pipefail would take for a failure.
-PRINT_COMMAND = '(yes "some short line of output" || true) | head -c {size}'
+PRINTED_LINE = "some short line of output\n"
+PRINT_COMMAND = f'(yes "{PRINTED_LINE.strip()}" || true) | head -c {{size}}'
 LINES = 50_000
 COMPUTE_SECONDS = 2.0
 # Not sys.executable: hookrunner's virtual environment is in its own folder, which the
@@ -180,7 +181,26 @@ def bench_capture(log: Path) -> dict:
         f"({'all stored' if stored == CAPTURE_BYTES else 'NOT all stored'}), "
         f"counted {step.output_bytes}, dropped {step.dropped_bytes}"
     )
-    return {"capture_mb_s": round(mb_s, 1), "stored_bytes": stored, "rss_mb_200": round(peak, 1)}
+    ceiling = sqlite_ceiling()
+    if ceiling is not None:
+        print(f"  SQLite alone, storing the same rows: {ceiling:.1f} MB/s (capture at "
+              f"{mb_s / ceiling * 100:.0f}% of it)")  # fmt: skip
+    figures = {"capture_mb_s": round(mb_s, 1), "sqlite_ceiling_mb_s": ceiling}
+    return figures | {"stored_bytes": stored, "rss_mb_200": round(peak, 1)}
+
+
+def sqlite_ceiling() -> float | None:
+    """MB/s of SQLite alone storing the capture's output as the worker does (None on
+    another database): how far capture could go on this machine without another store."""
+    from django.db import connection
+
+    from bench.sqlite_ceiling import ceiling_mb_s
+    from runner.execution.step_log import PIECE_BYTES
+
+    if connection.vendor != "sqlite":
+        return None
+    piece = (PRINTED_LINE * (PIECE_BYTES // len(PRINTED_LINE) + 1))[:PIECE_BYTES]
+    return round(ceiling_mb_s(Path(connection.settings_dict["NAME"]), piece, CAPTURE_BYTES), 1)
 
 
 def bench_overhead(command: str, log: Path) -> tuple[float, float]:
@@ -251,8 +271,8 @@ def main() -> int:
         figures["step_overhead_pct"] = round(overhead, 1)
         figures["sandbox_step_overhead_pct"] = round(sandbox, 1)
         figures["rss_mb_20"] = round(bench_memory(figures["rss_mb_200"], log), 1)
-    keys = ("capture_mb_s", "step_overhead_pct", "sandbox_step_overhead_pct", "rss_mb_20",
-            "rss_mb_200", "stored_bytes")  # fmt: skip
+    keys = ("capture_mb_s", "sqlite_ceiling_mb_s", "step_overhead_pct",
+            "sandbox_step_overhead_pct", "rss_mb_20", "rss_mb_200", "stored_bytes")  # fmt: skip
     print(json.dumps({key: figures[key] for key in keys}))
     return int(figures["stored_bytes"] != CAPTURE_BYTES)
 
