@@ -204,10 +204,16 @@ def database_from_url(url: str) -> dict:
     if database["ENGINE"] == "django.db.backends.sqlite3":
         # Measured: without these a receiver and a worker writing at once hit
         # "database is locked"; keeping connections saves the WAL checkpoint per request.
+        # Every commit of another connection (another thread's, another process's) empties
+        # a connection's page cache; read through a memory map, those pages come from the
+        # kernel's cache without a copy (bench/README.md, issue 17). SQLite writes with
+        # write(), not through the map: a full disk is still an error, not a signal.
         database["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": env_float("SQLITE_LOCK_TIMEOUT", 20),
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA mmap_size=1073741824;"
+            ),
         }
         database["TEST"] = {"NAME": env_str("TEST_SQLITE_NAME") or None}
     return database

@@ -88,3 +88,39 @@ def test_write_transaction_locks_the_file_next_to_the_database(monkeypatch):
     with db.write_transaction():
         assert is_locked(f"{connection.settings_dict['NAME']}-writer.lock")
     assert opened == {f"{connection.settings_dict['NAME']}-writer.lock"}
+
+
+FILL_UNTIL_FULL = """
+import resource, signal, sqlite3, sys
+path, init_command = sys.argv[1], sys.argv[2]
+database = sqlite3.connect(path, isolation_level=None)
+database.executescript(init_command)
+database.execute("CREATE TABLE chunk (text TEXT)")
+database.execute("INSERT INTO chunk VALUES ('before')")
+# A disk with 2 MB left: writing past it fails with EFBIG, as ENOSPC would fail it.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+try:
+    for _ in range(100):
+        database.execute("INSERT INTO chunk VALUES (?)", ["x" * 100_000])
+except sqlite3.OperationalError as error:
+    print("refused:", error)
+print("read back:", database.execute("SELECT text FROM chunk LIMIT 1").fetchone()[0])
+"""
+
+
+def test_a_database_that_cannot_grow_refuses_the_write_and_still_reads(tmp_path, settings):
+    # hookrunner's pragmas read pages through a memory map: an I/O error there would be
+    # a signal that kills the process. Writes go through write(), and fail as errors.
+    init_command = settings.DATABASES["default"].get("OPTIONS", {}).get("init_command")
+    if init_command is None:
+        pytest.skip("SQLite's pragmas")
+    assert "mmap_size" in init_command
+    done = subprocess.run(
+        [sys.executable, "-c", FILL_UNTIL_FULL, str(tmp_path / "db.sqlite3"), init_command],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    refused, read_back = done.stdout.splitlines()
+    assert refused.startswith("refused: ")  # EFBIG: "disk I/O error"; ENOSPC: "... is full"
+    assert read_back == "read back: before"
