@@ -23,10 +23,11 @@ TOKEN_ENV = "HR_TEST_TOKEN"
 SHA = "fdf0d9b48aca90fb0019f29d9611992528323408"  # push__branch's after
 SHA_1, SHA_2 = "1" * 40, "2" * 40
 DEPLOYMENTS = r"/repos/acme/webapp/deployments"
-# test never runs on a push to main: a deploy that needs it is skipped.
+# test runs on a push to `test_branches` only (release): on a push to main, a deploy that
+# needs it is skipped at once.
 DEPLOY = """\
     test:
-      on: {{push: {{branches: [release]}}}}
+      on: {{push: {{branches: {test_branches}}}}}
       steps: [{{name: test, run: 'true'}}]
     deploy:
       on: [push, manual]
@@ -55,6 +56,7 @@ def deploying(settings, tmp_path):
         command: str = "true",
         token_env: str = TOKEN_ENV,
         extra: str = "",
+        test_branches: str = "[release]",
     ) -> None:
         settings.WORKSPACES_DIR = tmp_path / "workspaces"
         path = tmp_path / "config" / "pipelines.yaml"
@@ -64,6 +66,7 @@ def deploying(settings, tmp_path):
                 environment=f"environment: {environment}" if environment else "",
                 command=command,
                 extra=extra,
+                test_branches=test_branches,
             ),
             "      ",
         )
@@ -223,11 +226,29 @@ def test_a_waiting_run_is_queued_waiting_for_what_it_waits_for(github, deploying
     assert "approv" in run.detail
 
 
-def test_a_skipped_run_makes_its_deployment_inactive_not_successful(github, deploying, pushed):
+def test_a_run_skipped_as_it_is_queued_creates_no_deployment(github, deploying, pushed):
     deploying(extra="needs: [test]")
     run = pushed()
     assert run.status == "skipped"
     send_queued()
+    assert not Outgoing.objects.filter(run=run, kind__startswith="deployment").exists()
+    assert github.requests_to(DEPLOYMENTS + ".*") == []
+
+
+def test_a_run_skipped_while_it_waits_makes_its_deployment_inactive_not_successful(
+    github, deploying, post_delivery
+):
+    deploying(extra="needs: [test]", test_branches="[main]")
+    runs = post_delivery(SignedDelivery.of_fixture("push__branch")).json()["runs"]
+    deploy, test = Run.objects.filter(pk__in=runs).order_by("pipeline")
+    assert (deploy.pipeline, deploy.status) == ("deploy", "waiting")
+    ended(test, "failed")
+    deploy.refresh_from_db()
+    assert deploy.status == "skipped"
+    send_queued()
+    # Created while it waited; its `queued` status, outdated by the end, is not sent.
+    (created,) = github.requests_to(DEPLOYMENTS, method="POST")
+    assert created.json["payload"]["run"] == deploy.pk
     (final,) = statuses_sent(github, 1)
     assert final["state"] == "inactive"
     assert final["description"].startswith("skipped: it needs test")

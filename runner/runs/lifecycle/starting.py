@@ -99,9 +99,10 @@ def rerun(run: Run, by: str = "") -> Run:
 
 def admit(runs: list[Run]) -> None:
     """What follows new runs: their pending commit statuses, older runs of their group
-    cancelled where they cancel in progress, and needs that are decided already."""
+    cancelled where they cancel in progress, needs that are decided already, and a GitHub
+    deployment for each run of an environment still on its way (one skipped at once
+    deploys nothing: GitHub is not told of it)."""
     queue_started(runs)
-    queue_deployments(runs)
     for run in runs:
         if run.waiting_for == Run.WaitingFor.TURN and run.definition.cancels_in_progress:
             cancel_older(run)
@@ -109,6 +110,8 @@ def admit(runs: list[Run]) -> None:
         (r.repository, r.sha) for r in runs if r.waiting_for == Run.WaitingFor.NEEDS
     }:
         after_end(settle(repository, sha))
+    on_their_way = Run.objects.filter(pk__in=[run.pk for run in runs]).exclude(status__in=Run.ENDED)
+    queue_deployments(list(on_their_way.order_by("pk")))
 
 
 def cancel_older(run: Run) -> None:
