@@ -4,10 +4,12 @@ What it measures: signed GitHub `push` deliveries (the ~7 KB tests/fixtures/gith
 push__branch.json body, each with its own X-GitHub-Delivery id) are sent to
 `POST /hooks/github/` at several concurrency levels (default 1, 8 and 32 clients, each on
 its own keep-alive HTTP/1.1 connection). For every level it prints the deliveries answered
-202 per second, the p50/p95/p99 latency and the errors (any answer other than 202, or a
-broken connection). At the end it counts the stored Delivery rows of this run and compares
-them with the deliveries that were answered 202: every acknowledged delivery must be
-committed.
+202 per second, the p50/p95/p99 latency, the errors (any answer other than 202, or a
+broken connection) and how many of its connections each server process held: a keep-alive
+connection stays with the process that accepted it, so a level where one process took
+them all measures that one process (spread_cN, e.g. "22/10"). At the end it counts the
+stored Delivery rows of this run and compares them with the deliveries that were answered
+202: every acknowledged delivery must be committed.
 
 Targets, on a 2-core machine with SQLite (client and server sharing those cores):
   * p99 latency at most 25 ms at concurrency 8 (p99_ms_c8);
@@ -87,7 +89,8 @@ def describe(result: LevelResult) -> str:
         f"concurrency {result.concurrency:>3}: {result.requests} requests in "
         f"{result.seconds:.2f} s = {result.rps:.1f}/s, latency p50 "
         f"{result.percentile_ms(0.50):.1f} ms p95 {result.percentile_ms(0.95):.1f} ms "
-        f"p99 {result.percentile_ms(0.99):.1f} ms, errors {result.errors}"
+        f"p99 {result.percentile_ms(0.99):.1f} ms, errors {result.errors}, "
+        f"connections per server process {'/'.join(map(str, result.spread)) or '?'}"
     )
 
 
@@ -100,6 +103,7 @@ def summary(
         numbers[f"rps_c{level}"] = round(result.rps, 1)
         for name, fraction in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
             numbers[f"{name}_ms_c{level}"] = round(result.percentile_ms(fraction), 1)
+        numbers[f"spread_c{level}"] = "/".join(map(str, result.spread))
     numbers["errors"] = sum(result.errors for result in results)
     numbers["sent"] = sent
     numbers["committed"] = committed

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bench.served import Target
+from bench.sockets import connections_per_process
 from runner.config.github import sign
 
 HEAD_END = b"\r\n\r\n"
@@ -21,6 +22,8 @@ class LevelResult:
     errors: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    # The connections each server process held, most first.
+    spread: list[int] = field(default_factory=list)
 
     @property
     def rps(self) -> float:
@@ -150,7 +153,7 @@ async def run_level(
     try:
         warm = iter(warmup)
         warm_accepted = await asyncio.gather(*(client(c, warm, None) for c in connections))
-        result = LevelResult(concurrency)
+        result = LevelResult(concurrency, spread=connections_per_process(target.port))
         pending = iter(measured)
         started = time.perf_counter()
         accepted = await asyncio.gather(*(client(c, pending, result) for c in connections))
