@@ -21,17 +21,28 @@ def established_inodes(port: int) -> set[str]:
 
 
 def connections_per_process(port: int) -> list[int]:
-    """How many of the connections to `port` each process holds, most first."""
-    inodes = established_inodes(port)
+    """How many of the connections to `port` each process holds, most first. A child
+    forked a moment ago holds its parent's too: each is counted once, with the lower pid."""
+    unclaimed = established_inodes(port)
     counts = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        held = 0
-        try:
-            for descriptor in os.scandir(f"/proc/{pid}/fd"):
-                link = os.readlink(descriptor.path)
-                held += link.startswith("socket:[") and link[8:-1] in inodes
-        except OSError:
-            continue  # gone, or not ours to read
+    for pid in sorted(filter(str.isdigit, os.listdir("/proc")), key=int):
+        held = unclaimed & {link[8:-1] for link in _socket_links(pid)}
         if held:
-            counts.append(held)
+            counts.append(len(held))
+            unclaimed -= held
     return sorted(counts, reverse=True)
+
+
+def _socket_links(pid: str) -> list[str]:
+    """What the process's socket descriptors point to ("socket:[INODE]")."""
+    try:
+        descriptors = list(os.scandir(f"/proc/{pid}/fd"))
+    except OSError:
+        return []  # gone, or not ours to read
+    links = []
+    for descriptor in descriptors:
+        try:
+            links.append(os.readlink(descriptor.path))
+        except OSError:
+            continue  # closed while we looked
+    return [link for link in links if link.startswith("socket:[")]
