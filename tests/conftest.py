@@ -1,5 +1,6 @@
 import contextlib
 import json
+import socket
 import textwrap
 import threading
 import time
@@ -211,3 +212,21 @@ def wait_for_output(run_id: int, text: str) -> Step:
             return step
         assert time.monotonic() < deadline, f"never saw {text!r} stored while running"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def silent_remote():
+    """The URL of a git remote on loopback whose server takes connections and never
+    answers: git waits on it until it is stopped."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as server:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/acme/webapp.git"
+
+
+def processes_naming(text: str) -> list[int]:
+    """The pids of the processes whose command line holds `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return found

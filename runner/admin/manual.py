@@ -19,6 +19,11 @@ from runner.models import Run
 from runner.runs.deployments import DeployRefused, clone_url_of, manual_pipeline, start
 
 INPUT_PREFIX = "input_"
+# The ref is looked up within the web request. One that outlives gunicorn's timeout (30 s,
+# deploy/gunicorn.conf.py) has its whole process killed, with the deliveries it is
+# answering: the look-up gives up first. A first clone that takes longer goes through
+# `manage.py deploy` (refs.GIT_SECONDS), or a run's checkout, which fill the same mirror.
+RESOLVE_SECONDS = 20
 
 
 class StartForm(forms.Form):
@@ -112,5 +117,6 @@ def start_run(request: HttpRequest) -> TemplateResponse | HttpResponseRedirect:
 
 
 def _start(request: HttpRequest, pipeline: Pipeline, repository: str, form: StartForm) -> Run:
-    commit = refs.resolve(clone_url_of(repository, pipeline), form.cleaned_data["ref"].strip())
+    wanted = form.cleaned_data["ref"].strip()
+    commit = refs.resolve(clone_url_of(repository, pipeline), wanted, RESOLVE_SECONDS)
     return start(pipeline, repository, commit, form.inputs(), request.user.get_username())

@@ -25,6 +25,8 @@ from runner.execution.sandbox import confine, sandbox_problem
 from runner.execution.step_env import DEFAULTS, GIT_ENV, INHERITED
 from runner.runs.deployments import Commit, DeployRefused
 
+# How long a look-up may take by default (from the command line): a first clone of a large
+# repository into its mirror included. The lock's wait and every git command count.
 GIT_SECONDS = 120
 ABBREVIATED_SHA = re.compile(r"[0-9a-f]{7,64}")
 # What git's revision syntax gives a meaning (main~1, v1^{tree}, HEAD@{1}, a:path): a
@@ -33,15 +35,16 @@ NOT_IN_A_NAME = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{")
 SEARCHED = ("refs/heads/", "refs/tags/")
 
 
-def resolve(url: str, wanted: str) -> Commit:
+def resolve(url: str, wanted: str, seconds: float = GIT_SECONDS) -> Commit:
     """The commit `wanted` names in the repository at `url`, fetched into its mirror
-    first; DeployRefused if it names none or git cannot fetch."""
+    first; DeployRefused if it names none, git cannot fetch, or it all takes longer than
+    `seconds` (git is stopped then)."""
     _check_name(wanted)
     if problem := sandbox_problem():
         raise DeployRefused(
             f"cannot look up {wanted} in {url}: the sandbox cannot start: {problem}"
         )
-    mirror = _Mirror(url)
+    mirror = _Mirror(url, seconds)
     with mirror_locked(mirror.path, mirror.wait_for_lock):
         mirror.update()
         found = mirror.find(wanted)
@@ -62,14 +65,15 @@ def _check_name(wanted: str) -> None:
 class _Mirror:
     """The bare mirror of `url`, and git run on it in the sandbox."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, seconds: float) -> None:
         self.url = url
         self.path = Path(settings.MIRRORS_DIR) / mirror_name(url)
         self.partial = self.path.with_name(self.path.name + ".partial")
-        self.lock_deadline = time.monotonic() + GIT_SECONDS
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
 
     def wait_for_lock(self) -> None:
-        if time.monotonic() > self.lock_deadline:
+        if time.monotonic() > self.deadline:
             raise DeployRefused(f"the mirror of {self.url} stayed busy; try again")
 
     def update(self) -> None:
@@ -111,14 +115,14 @@ class _Mirror:
             _tty_out=False, _err_to_out=True, _decode_errors="replace",
         )  # fmt: skip
         try:
-            command.wait(timeout=GIT_SECONDS)
+            command.wait(timeout=max(self.deadline - time.monotonic(), 0.0))
         except sh.TimeoutException:
             # The sandbox's whole PID namespace ends with bwrap, git's helpers (ssh) too.
             kill_group(command.pid, signal.SIGKILL)
             with contextlib.suppress(sh.ErrorReturnCode):
                 command.wait()
             raise DeployRefused(
-                f"git took longer than {GIT_SECONDS}s on {self.url}: try again"
+                f"git took longer than {self.seconds:.0f}s on {self.url}: try again"
             ) from None
         except sh.ErrorReturnCode as error:
             return error.exit_code, error.stdout.decode(errors="replace")

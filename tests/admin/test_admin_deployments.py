@@ -4,6 +4,7 @@ an earlier commit again and the Run pipeline form, and who may do each."""
 import pytest
 from django.urls import reverse
 
+from runner.admin import manual
 from runner.models import Decision, EnvironmentLock, Run
 from runner.runs import lifecycle
 from tests.admin.deploying import configure, deployment, person, waiting_for_approval
@@ -208,6 +209,18 @@ def test_run_pipeline_lists_manual_pipelines_and_starts_one_at_a_resolved_ref(
         sha, "refs/heads/main", {"level": "verbose", "note": ""},
     )  # fmt: skip
     assert run.requested_by == "dora" and run.waiting_for == Run.WaitingFor.APPROVAL
+
+
+def test_run_pipeline_gives_up_on_a_ref_git_cannot_fetch_in_time(
+    client, settings, tmp_path, silent_remote, monkeypatch
+):
+    monkeypatch.setattr(manual, "RESOLVE_SECONDS", 1)
+    configure(settings, tmp_path, clone_url=silent_remote)
+    client.force_login(person("dora", "deploy"))
+    form_url = f"{START}?repository=acme/webapp&pipeline=deploy"
+    refused = client.post(form_url, {"ref": "main", "input_level": "normal"})
+    assert f"git took longer than 1s on {silent_remote}: try again" in refused.content.decode()
+    assert Run.objects.count() == 0
 
 
 def test_run_pipeline_refuses_a_pipeline_without_on_manual(admin_client):

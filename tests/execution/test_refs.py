@@ -1,5 +1,6 @@
 """Resolving a branch, tag, ref or sha through the mirror, against real repositories."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,9 @@ import pytest
 from runner.execution import refs
 from runner.execution.checkout import mirror_name
 from runner.runs.deployments import Commit, DeployRefused
+from tests.conftest import processes_naming
 from tests.rows import Origin, git
+from tests.worker_processes import wait_for
 
 
 @pytest.fixture
@@ -104,3 +107,13 @@ def test_without_a_sandbox_nothing_is_looked_up(origin, settings):
         DeployRefused, match="the sandbox cannot start: bubblewrap is not installed"
     ):
         refs.resolve(url(origin), "main")
+
+
+def test_a_look_up_that_outlasts_its_time_is_refused_and_its_git_stopped(
+    tmp_path, settings, silent_remote
+):
+    settings.MIRRORS_DIR = tmp_path / "mirrors"
+    took_too_long = rf"^git took longer than 2s on {re.escape(silent_remote)}: try again$"
+    with pytest.raises(DeployRefused, match=took_too_long):
+        refs.resolve(silent_remote, "main", seconds=2)
+    wait_for(lambda: not processes_naming(silent_remote), "git gone", seconds=10)

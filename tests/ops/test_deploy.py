@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from runner.admin import manual
 from runner.models import Delivery, Run
 from tests.worker_processes import database_url
 
@@ -214,6 +215,11 @@ def test_an_unprivileged_bwrap_cannot_mount_proc_once_part_of_it_is_covered():
     assert plain.returncode == 0, plain.stderr
     assert refused.returncode != 0
     assert b"Can't mount proc" in refused.stderr
+
+
+def test_a_ref_looked_up_in_a_web_request_gives_up_before_gunicorn_would_kill_the_process():
+    gunicorn = runpy.run_path(str(BASE_DIR / "deploy/gunicorn.conf.py"))
+    assert gunicorn["timeout"] >= manual.RESOLVE_SECONDS + 5
 
 
 def test_stop_timeouts_outlast_the_graceful_stops(staged):
