@@ -10,7 +10,9 @@ the worker is stopped. STEP_OUTPUT_LIMIT is raised above the largest output.
    (`yes "some short line of output" | head -c 200000000`). Throughput = 200 MB / the time
    from Step.started_at (just after the process started) to the last LogChunk's
    created_at (the time of the statement that inserted it). Stored bytes = the LogChunk
-   texts' UTF-8 lengths summed, compared with the bytes printed.
+   texts' UTF-8 lengths summed, compared with the bytes printed. Beside it, on SQLite, the
+   same bytes stored by SQLite alone (bench/sqlite_ceiling.py): how fast capture could go
+   into this database on this machine.
 2. Overhead: a Python program that computes for about 2 s (calibrated once, here) while
    printing 50,000 lines, each flushed (`python -u`, as PYTHONUNBUFFERED=1 makes a test
    runner do). Three times through hookrunner (the Step's started_at..finished_at) and
@@ -30,9 +32,9 @@ Run from the project folder:
 
     .venv/bin/python bench/output.py
 
-The last line is one JSON object: capture_mb_s, step_overhead_pct, sandbox_step_overhead_pct,
-rss_mb_20, rss_mb_200, stored_bytes. The exit status is 1 when stored bytes differ from
-printed bytes.
+The last line is one JSON object: capture_mb_s, sqlite_ceiling_mb_s (null on PostgreSQL),
+step_overhead_pct, sandbox_step_overhead_pct, rss_mb_20, rss_mb_200, stored_bytes. The exit
+status is 1 when stored bytes differ from printed bytes.
 """
 
 import json
@@ -185,8 +187,12 @@ def bench_capture(log: Path) -> dict:
     if ceiling is not None:
         print(f"  SQLite alone, storing the same rows: {ceiling:.1f} MB/s (capture at "
               f"{mb_s / ceiling * 100:.0f}% of it)")  # fmt: skip
-    figures = {"capture_mb_s": round(mb_s, 1), "sqlite_ceiling_mb_s": ceiling}
-    return figures | {"stored_bytes": stored, "rss_mb_200": round(peak, 1)}
+    return {
+        "capture_mb_s": round(mb_s, 1),
+        "sqlite_ceiling_mb_s": ceiling,
+        "stored_bytes": stored,
+        "rss_mb_200": round(peak, 1),
+    }
 
 
 def sqlite_ceiling() -> float | None:

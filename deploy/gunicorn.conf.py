@@ -34,7 +34,8 @@ except ImproperlyConfigured as error:
 # No gevent/eventlet: nothing here waits long enough to pay for monkey-patching Django's
 # database drivers.
 worker_class = "gthread"
-# A request still running after this is stuck: its worker process is restarted.
+# A process that has not told the arbiter it lives for this long is restarted. gthread's
+# own loop tells it, whatever its request threads do: a slow request is not cut short.
 timeout = 30
 # On SIGTERM (systemctl stop), requests get this long; the unit's TimeoutStopSec is 30.
 graceful_timeout = 10

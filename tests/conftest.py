@@ -220,13 +220,3 @@ def silent_remote():
     answers: git waits on it until it is stopped."""
     with socket.create_server(("127.0.0.1", 0), backlog=16) as server:
         yield f"http://127.0.0.1:{server.getsockname()[1]}/acme/webapp.git"
-
-
-def processes_naming(text: str) -> list[int]:
-    """The pids of the processes whose command line holds `text`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-    return found

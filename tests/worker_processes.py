@@ -135,21 +135,25 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def processes_running(command_line: str, within: float = 2) -> list[int]:
+def processesrunning(command_line: str, within: float = 2) -> list[int]:
     """The host's processes whose command line is `command_line`, once those ending in
     the next `within` seconds have ended (a sandbox's end takes a moment)."""
     deadline = time.monotonic() + within
-    while (found := _running(command_line)) and time.monotonic() < deadline:
+    while (found := running(command_line)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return found
 
 
-def _running(command_line: str) -> list[int]:
+def running(command_line: str, *, whole: bool = True) -> list[int]:
+    """The pids of the processes whose command line is `command_line` (or, not `whole`,
+    holds it)."""
     found = []
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             words = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-            if entry.name.isdigit() and b" ".join(words).decode(errors="replace") == command_line:
+            seen = b" ".join(words).decode(errors="replace")
+            matches = seen == command_line if whole else command_line in seen
+            if entry.name.isdigit() and matches:
                 found.append(int(entry.name))
     return found
 
@@ -157,7 +161,7 @@ def _running(command_line: str) -> list[int]:
 def group_of(command_line: str, seconds: float = 30) -> int:
     """The process group of the first process whose command line is `command_line`, once
     there is one: a sandboxed step's pid is not the host's, so it cannot say it itself."""
-    found = wait_for(lambda: _running(command_line), command_line, seconds)
+    found = wait_for(lambda: running(command_line), command_line, seconds)
     return os.getpgid(found[0])
 
 

@@ -19,10 +19,11 @@ from runner.models import Run
 from runner.runs.deployments import DeployRefused, clone_url_of, manual_pipeline, start
 
 INPUT_PREFIX = "input_"
-# The ref is looked up within the web request. One that outlives gunicorn's timeout (30 s,
-# deploy/gunicorn.conf.py) has its whole process killed, with the deliveries it is
-# answering: the look-up gives up first. A first clone that takes longer goes through
-# `manage.py deploy` (refs.GIT_SECONDS), or a run's checkout, which fill the same mirror.
+# The ref is looked up within the web request: it holds one of the web process's threads,
+# which also answer GitHub's deliveries, and the person's request, which nginx gives up on
+# after 60 s (deploy/nginx.conf). The look-up gives up first. A first clone that takes
+# longer goes through `manage.py deploy` (refs.GIT_SECONDS), or a run's checkout, which
+# fill the same mirror.
 RESOLVE_SECONDS = 20
 
 

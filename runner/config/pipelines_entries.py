@@ -1,6 +1,6 @@
 """How pipelines.yaml's repository entries combine, checked once every entry is read.
 
-Every entry covering a repository adds its pipelines to it (runner.config.pipelines'
+Every entry covering a repository adds its pipelines to it (runner.config.repositories'
 Repository), so across the entries that can cover one repository:
 
 - a pipeline name is defined once: two entries defining it would both start it;

@@ -11,12 +11,11 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from django.db import transaction
-
 from runner.config.text import storable
 from runner.execution.database import UNAVAILABLE, Outage
 from runner.execution.processes import SecretMasker
 from runner.models import LogChunk, Step
+from runner.models.db import write_transaction
 
 # A flood costs more per commit than per byte: this much output is stored in one
 # transaction, and this bounds the memory output waits in.
@@ -120,11 +119,10 @@ class StepLog:
         output does: its oldest part is dropped and counted."""
         if self.marker_seq is None or self.pending.bytes <= self.tail_budget:
             return
-        text = _last_bytes(self.pending.text(), self.pending.bytes, self.tail_budget)
-        kept = _utf8_len(text)
-        self.step.dropped_bytes += self.pending.bytes - kept
-        self.pending = _Pieces()
-        self.pending.add(text, kept)
+        pieces = _last_pieces(self.pending.taken(), self.pending.bytes, self.tail_budget)
+        kept = _Pieces.of(pieces)
+        self.step.dropped_bytes += self.pending.bytes - kept.bytes
+        self.pending = kept
 
     def _add(self, data: bytes) -> None:
         if data:
@@ -163,7 +161,7 @@ class StepLog:
 
     def _store_tail(self, pieces: list[tuple[str, int]], size: int) -> None:
         # One transaction: a reader never sees the tail's new end with a stale count.
-        with transaction.atomic():
+        with write_transaction():
             self._drop_passed_chunks(size)
             if size > self.tail_budget:
                 pieces = _last_pieces(pieces, size, self.tail_budget)
@@ -196,7 +194,7 @@ class StepLog:
         self.tail[0] = (seq, kept)
         self.tail_bytes -= size - kept
         self.step.dropped_bytes += size - kept
-        with transaction.atomic():
+        with write_transaction():
             LogChunk.objects.filter(pk=chunk.pk).update(text=text)
             self._mark()
 
@@ -226,8 +224,21 @@ class _Pieces:
         self.parts: list[str] = []
         self.part_bytes = 0
 
+    @classmethod
+    def of(cls, pieces: list[tuple[str, int]]) -> "_Pieces":
+        """Pieces already cut, as they are."""
+        made = cls()
+        made.closed = pieces
+        made.bytes = sum(size for _text, size in pieces)
+        return made
+
     def add(self, text: str, size: int) -> None:
         self.bytes += size
+        if size <= PIECE_BYTES - self.part_bytes:
+            # It fits in the piece still filling: nothing to cut, nor to encode for it.
+            self.parts.append(text)
+            self.part_bytes += size
+            return
         for index, (piece, piece_size) in enumerate(
             _cut(text, size, PIECE_BYTES - self.part_bytes)
         ):
@@ -241,9 +252,6 @@ class _Pieces:
         """Every piece, (text, UTF-8 bytes), in order; what is added later starts a new one."""
         self._close()
         return self.closed
-
-    def text(self) -> str:
-        return "".join(text for text, _size in self.taken())
 
     def _close(self) -> None:
         if self.parts:

@@ -2,12 +2,13 @@
 
 from datetime import datetime, timedelta
 
-from django.db import connections, models, transaction
+from django.db import connections, models
 from django.db.models import F, Q
 from django.db.models.functions import Lower, Now
 from django.utils import timezone
 
 from runner.config.definition import RunDefinition
+from runner.models.db import write_transaction
 from runner.models.deliveries import Delivery
 
 
@@ -279,10 +280,7 @@ class LogChunkQuerySet(models.QuerySet):
         that was most of the Python time of storing a step that floods its output."""
         table, names = LogChunk._meta.db_table, "step_id, seq, text"
         rows = [(step_id, first_seq + index, text) for index, text in enumerate(texts)]
-        with (
-            transaction.atomic(using=self.db, savepoint=False),
-            connections[self.db].cursor() as cursor,
-        ):
+        with write_transaction(self.db), connections[self.db].cursor() as cursor:
             for start in range(0, len(rows), self.INSERT_ROWS):
                 batch = rows[start : start + self.INSERT_ROWS]
                 values = ", ".join(["(%s, %s, %s)"] * len(batch))

@@ -9,9 +9,6 @@ host check still comes first, and the security headers still apply."""
 from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
-from django.http import HttpRequest, HttpResponse
-from django.urls import set_urlconf
-from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
 from runner.receiver.view import receive_github
@@ -43,18 +40,7 @@ class WebhookFirstHandler(WSGIHandler):
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async)
-        self._webhook_paths = webhook_paths()
-        self._webhook_chain = webhook_chain()
-
-    def get_response(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info not in self._webhook_paths:
-            return super().get_response(request)
-        # As BaseHandler.get_response does, but with the webhook's chain.
-        set_urlconf(settings.ROOT_URLCONF)
-        response = self._webhook_chain(request)
-        response._resource_closers.append(request.close)
-        if response.status_code >= 400:
-            log_response(
-                "%s: %s", response.reason_phrase, request.path, response=response, request=request
-            )
-        return response
+        paths, webhook, everything = webhook_paths(), webhook_chain(), self._middleware_chain
+        self._middleware_chain = lambda request: (
+            webhook(request) if request.path_info in paths else everything(request)
+        )

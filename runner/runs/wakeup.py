@@ -8,8 +8,9 @@ for a transaction rolled back:
   commit to every session listening on CHANNEL, whatever its machine.
 - SQLite: after commit, a datagram to each worker's Unix socket in DATA_DIR/wake/
   (runner.execution.wakeup binds them), the queue's name as payload.
-A wake-up that fails is only logged: the enqueuing request goes on, and the workers'
-poll finds the task anyway.
+On SQLite a wake-up that fails is only logged: the enqueuing request goes on, and the
+workers' poll finds the task anyway. On PostgreSQL `pg_notify` is a statement of the
+enqueuing transaction and fails with it.
 """
 
 import errno

@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 
 from runner.execution import refs
-from runner.execution.checkout import mirror_name
+from runner.execution.checkout import mirror_locked, mirror_name
 from runner.runs.deployments import Commit, DeployRefused
-from tests.conftest import processes_naming
 from tests.rows import Origin, git
-from tests.worker_processes import wait_for
+from tests.worker_processes import running, wait_for
 
 
 @pytest.fixture
@@ -116,4 +115,13 @@ def test_a_look_up_that_outlasts_its_time_is_refused_and_its_git_stopped(
     took_too_long = rf"^git took longer than 2s on {re.escape(silent_remote)}: try again$"
     with pytest.raises(DeployRefused, match=took_too_long):
         refs.resolve(silent_remote, "main", seconds=2)
-    wait_for(lambda: not processes_naming(silent_remote), "git gone", seconds=10)
+    wait_for(lambda: not running(silent_remote, whole=False), "git gone", seconds=10)
+
+
+def test_a_mirror_busy_past_the_time_of_the_look_up_is_refused(origin, settings):
+    mirror = Path(settings.MIRRORS_DIR) / mirror_name(url(origin))
+    with (
+        mirror_locked(mirror, lambda: None),
+        pytest.raises(DeployRefused, match=f"^the mirror of {url(origin)} stayed busy; try again$"),
+    ):
+        refs.resolve(url(origin), "main", seconds=1)

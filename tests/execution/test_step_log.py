@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from runner.execution import step_log
 from runner.execution.step_log import StepLog
-from runner.models import LogChunk, Step
+from runner.models import LogChunk, Step, db
 from tests.rows import make_run
 
 pytestmark = pytest.mark.django_db
@@ -220,3 +220,22 @@ def test_the_tail_of_a_flood_keeps_whole_pieces_and_cuts_only_its_oldest(step, m
     assert logged(step, text.encode(), limit=96) == (text[:48] + marker(904, 48, 48) + text[-48:])
     # The 952 bytes past the head came as pieces of 10 and a last one of 2.
     assert [len(chunk) for chunk in texts(step)[6:]] == [6, 10, 10, 10, 10, 2]
+
+
+def test_output_is_written_holding_the_lock_writers_take_turns_on(step, flush_every_write):
+    # Receivers and workers queue on it (runner.models.db): a step's output, the largest
+    # writes of all, too.
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's writers' lock")
+    unlocked = []
+
+    def record(execute, sql, params, many, context):
+        writes = "runner_logchunk" in sql and not sql.lstrip().upper().startswith("SELECT")
+        if writes and db._sqlite_writer.depth == 0:
+            unlocked.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        kept = logged(step, b"x" * 3000, b"y" * 3000, limit=1000)  # head, marker, tail, cut
+    assert MARKED.fullmatch(kept)
+    assert unlocked == []

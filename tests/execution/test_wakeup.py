@@ -187,3 +187,15 @@ def test_a_committed_enqueue_wakes_the_workers_and_a_rolled_back_one_does_not(
         queue_execution("deploy")
         assert listener.drain() == set()  # not before the commit
     assert listener.drain() == {"deploy"}
+
+
+def test_the_socket_of_a_worker_killed_without_removing_it_is_removed_by_the_next_wakeup(
+    sqlite_only, listener
+):
+    dead = wakeup.sockets_dir() / "gone-1.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as killed:
+        killed.bind(str(dead))  # and closed without unlinking it, as by SIGKILL
+    with transaction.atomic():
+        queue_execution("deploy")
+    assert not dead.exists()
+    assert listener.drain() == {"deploy"}

@@ -6,6 +6,7 @@ import textwrap
 import time
 
 import pytest
+from django.db import connection
 
 from runner.models import Run, Step
 from tests.conftest import SignedDelivery
@@ -93,10 +94,15 @@ def test_second_signal_cancels_the_step_without_waiting_for_the_grace(stoppable)
 
 
 def test_idle_worker_exits_at_once(tmp_path, settings, worker_processes):
+    # Its poll is far off: the signal itself ends its wait.
     env = worker_environment(
-        settings.PIPELINES_FILE, tmp_path / "workspaces", RUN_HEARTBEAT_SECONDS=0.2
-    )
+        settings.PIPELINES_FILE, tmp_path / "workspaces", RUN_HEARTBEAT_SECONDS=0.2,
+        WORKER_POLL_SECONDS=60,
+    )  # fmt: skip
     worker = worker_processes.start(env)
     time.sleep(2)
+    its_socket = (settings.DATA_DIR / "wake").glob(f"*-{worker.pid}.sock")
+    assert len(list(its_socket)) == (connection.vendor == "sqlite")  # PostgreSQL: LISTEN
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=10) == 0
+    assert not list((settings.DATA_DIR / "wake").glob(f"*-{worker.pid}.sock"))

@@ -14,6 +14,7 @@ from runner.models import Delivery, RejectedRequest
 from runner.receiver import hosts
 from runner.receiver.dispatch import WebhookFirstHandler
 from runner.runs import processing
+from runner.wsgi import application
 from tests.conftest import SignedDelivery
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +163,7 @@ def test_admin_still_goes_through_sessions_and_csrf(serve):
 
 def test_admin_fails_when_sessions_are_broken(serve, sessions_broken):
     assert serve("GET", "/admin/login/").status == 500
+
+
+def test_the_application_gunicorn_serves_is_the_webhook_first_handler():
+    assert isinstance(application, WebhookFirstHandler)

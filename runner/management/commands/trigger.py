@@ -58,9 +58,7 @@ class Command(BaseCommand):
         pull.add_argument("--head", help="the branch it comes from")
         pull.add_argument("--number", type=int, help="the pull request number (default: 1)")
         pull.add_argument("--fork", metavar="OWNER/REPO", help="the head branch is in this fork")
-        parser.add_argument(
-            "--pipelines", metavar="FILE", help="pipelines file (default: PIPELINES_FILE)"
-        )
+        _common.add_pipelines_argument(parser)
         parser.add_argument(
             "--dry-run", action="store_true", help="only show which pipelines would start"
         )

@@ -22,12 +22,10 @@ ending (every end and what follows it). Callers use the names below.
 from runner.runs.lifecycle.decisions import approve, expire_approvals, lock, reject, unlock
 from runner.runs.lifecycle.ending import Cancel, cancel, finish, lose
 from runner.runs.lifecycle.starting import create_manual_run, create_runs, rerun
-from runner.runs.lifecycle.waits import Stage
 from runner.runs.lifecycle.working import claim, hand_back, start_steps, step_ended, step_started
 
 __all__ = [
     "Cancel",
-    "Stage",
     "approve",
     "cancel",
     "claim",

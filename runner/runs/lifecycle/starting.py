@@ -7,6 +7,7 @@ from runner.config.matching import is_from_fork
 from runner.config.pipelines import Pipeline
 from runner.models import Run, clipped
 from runner.models.db import write_transaction
+from runner.outgoing.deployment_requests import deploys
 from runner.outgoing.deployments import queue_deployments
 from runner.outgoing.queue import queue_started
 from runner.runs.concurrency import older_in_line
@@ -110,8 +111,10 @@ def admit(runs: list[Run]) -> None:
         (r.repository, r.sha) for r in runs if r.waiting_for == Run.WaitingFor.NEEDS
     }:
         after_end(settle(repository, sha))
-    on_their_way = Run.objects.filter(pk__in=[run.pk for run in runs]).exclude(status__in=Run.ENDED)
-    queue_deployments(list(on_their_way.order_by("pk")))
+    if deploying := [run.pk for run in runs if deploys(run)]:
+        # Read back: settling may have ended them, or their copies in `runs`.
+        on_their_way = Run.objects.filter(pk__in=deploying).exclude(status__in=Run.ENDED)
+        queue_deployments(list(on_their_way.order_by("pk")))
 
 
 def cancel_older(run: Run) -> None:
