@@ -135,7 +135,7 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def processesrunning(command_line: str, within: float = 2) -> list[int]:
+def processes_running(command_line: str, within: float = 2) -> list[int]:
     """The host's processes whose command line is `command_line`, once those ending in
     the next `within` seconds have ended (a sandbox's end takes a moment)."""
     deadline = time.monotonic() + within
